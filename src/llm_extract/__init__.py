@@ -1,0 +1,25 @@
+"""llm-extract: news articles in, validated and verifiable incident records out."""
+
+from llm_extract.api import RunSummary, dry_run, extract_batch, extract_text, make_extractor
+from llm_extract.config import Settings, load_settings
+from llm_extract.documents import Document, InputFailure, iter_inputs
+from llm_extract.extract import ExtractionResult, Extractor
+from llm_extract.prompts import load_prompt
+from llm_extract.schema_loader import load_schema
+
+__all__ = [
+    "Document",
+    "ExtractionResult",
+    "Extractor",
+    "InputFailure",
+    "RunSummary",
+    "Settings",
+    "dry_run",
+    "extract_batch",
+    "extract_text",
+    "iter_inputs",
+    "load_prompt",
+    "load_schema",
+    "load_settings",
+    "make_extractor",
+]

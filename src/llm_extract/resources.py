@@ -1,0 +1,19 @@
+"""Where the bundled schemas/ and prompts/ folders live, in a checkout and in an installed wheel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def bundled_dir(kind: str) -> Path:
+    """Return the folder holding the bundled `kind` ("schemas" or "prompts").
+
+    A wheel carries them inside the package (`_bundled/`); a source checkout (editable install)
+    keeps them at the project root, which is where developers edit them.
+    """
+    for candidate in (_PACKAGE_DIR / "_bundled" / kind, _PACKAGE_DIR.parents[1] / kind):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"bundled {kind}/ folder not found beside {_PACKAGE_DIR}; reinstall llm-extract")

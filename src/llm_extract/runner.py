@@ -1,0 +1,210 @@
+"""The batch runner: documents in, one stored record per document out, concurrently and resumably."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from llm_extract.documents import Document, Input, InputFailure
+from llm_extract.extract import ExtractionResult, Extractor, Usage
+from llm_extract.requests import ExtractionRequest, build_request
+from llm_extract.store import Record, RunStore
+
+
+class RunObserver(Protocol):
+    """Told what the run will do, then of each record as it is stored (the CLI draws progress from it)."""
+
+    def started(self, planned: int, already_done: int) -> None: ...
+
+    def recorded(self, record: Record) -> None: ...
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class RunStats:
+    """What this invocation did (the stored file may also hold records of earlier runs)."""
+
+    planned: int = 0
+    resumed: int = 0  # already done with the same text, prompt, schema and model: skipped
+    dropped_lines: int = 0  # stale, failed or torn lines removed before the run
+    statuses: Counter[str] = field(default_factory=Counter)
+    usage: Usage = field(default_factory=Usage)
+    attempts: int = 0
+    reasks: int = 0
+    transport_retries: int = 0
+    backoff_s: float = 0.0
+    wall_s: float = 0.0
+    aborted: str | None = None
+
+    def add(self, record: Record) -> None:
+        self.statuses[record["status"]] += 1
+        for key in ("prompt_tokens", "completion_tokens"):
+            setattr(self.usage, key, getattr(self.usage, key) + record["usage"][key])
+        self.attempts += record["attempts"]
+        self.reasks += record["reasks"]
+        self.transport_retries += record["transport_retries"]
+        self.backoff_s += record["backoff_s"]
+
+    def as_dict(self) -> dict[str, Any]:
+        done = sum(self.statuses.values())
+        return {
+            "planned": self.planned,
+            "resumed": self.resumed,
+            "processed": done,
+            "statuses": {status: self.statuses.get(status, 0) for status in ("ok", "invalid", "error")},
+            "dropped_lines": self.dropped_lines,
+            "usage": self.usage.as_dict(),
+            "attempts": self.attempts,
+            "reasks": self.reasks,
+            "transport_retries": self.transport_retries,
+            "backoff_s": round(self.backoff_s, 3),
+            "wall_s": round(self.wall_s, 3),
+            "docs_per_s": round(done / self.wall_s, 4) if self.wall_s else None,
+            "aborted": self.aborted,
+        }
+
+
+def _document_fields(document: Document) -> dict[str, Any]:
+    return {"origin": document.origin, "published": document.published, "url": document.url, "source": document.source}
+
+
+def failure_record(failure: InputFailure) -> Record:
+    """A document that never reached the model: it is still accounted for, with its reason."""
+    return {
+        "doc_id": failure.id,
+        "status": "error",
+        "error_kind": "input",
+        "error": failure.reason,
+        "origin": failure.origin,
+        "usage": Usage().as_dict(),
+        "attempts": 0,
+        "reasks": 0,
+        "transport_retries": 0,
+        "backoff_s": 0.0,
+        "latency_s": 0.0,
+        "finished_at": now_iso(),
+    }
+
+
+class BatchRunner:
+    """Feeds requests to a bounded pool of workers and stores each result as soon as it is known."""
+
+    def __init__(self, extractor: Extractor, store: RunStore, concurrency: int, retry_invalid: bool = False) -> None:
+        self.extractor = extractor
+        self.store = store
+        self.concurrency = concurrency
+        self.retry_invalid = retry_invalid
+        self.schema = extractor.schema
+        self.prompt = extractor.prompt
+        self.model = extractor.params.model
+
+    def request_for(self, document: Document) -> ExtractionRequest:
+        return build_request(document, self.prompt, self.schema, self.model)
+
+    def result_record(self, request: ExtractionRequest, result: ExtractionResult) -> Record:
+        data = result.data or {}
+        record: Record = {
+            "doc_id": request.doc_id,
+            "status": result.status,
+            self.schema.list_field: data.get(self.schema.list_field) if result.status == "ok" else None,
+            "error_kind": None if result.status == "ok" else ("validation" if result.status == "invalid" else "model"),
+            "error": result.error,
+            "usage": result.usage.as_dict(),
+            "attempts": result.attempts,
+            "reasks": result.reasks,
+            "transport_retries": result.transport_retries,
+            "backoff_s": round(result.backoff_s, 3),
+            "latency_s": result.latency_s,
+            **_document_fields(request.document),
+            "text_sha256": request.text_sha256,
+            "resume_key": request.resume_key,
+            "model": self.model,
+            "prompt": {"name": self.prompt.name, "sha256": self.prompt.sha256},
+            "schema": {"name": self.schema.name, "sha256": self.schema.sha256},
+            "finished_at": now_iso(),
+        }
+        if result.last_output is not None and result.status != "ok":
+            record["last_output"] = result.last_output
+        return record
+
+    def _keeper(self, planned: dict[str, str | None]) -> Callable[[Record], bool]:
+        """Which stored lines survive: finished work for the same key, and documents not in this run."""
+        done_statuses = {"ok"} if self.retry_invalid else {"ok", "invalid"}
+
+        def keep(record: Record) -> bool:
+            if record["doc_id"] not in planned:
+                return True
+            key = planned[record["doc_id"]]
+            return key is not None and record.get("resume_key") == key and record.get("status") in done_statuses
+
+        return keep
+
+    def run(
+        self, inputs: Callable[[], Iterator[Input]], limit: int | None = None, observer: RunObserver | None = None
+    ) -> RunStats:
+        """Process every input (the first `limit`); `inputs` is called twice: to plan, then to run."""
+
+        def limited() -> Iterable[Input]:
+            return itertools.islice(inputs(), limit)
+
+        stats = RunStats()
+        planned: dict[str, str | None] = {}
+        for item in limited():
+            planned[item.id] = self.request_for(item).resume_key if isinstance(item, Document) else None
+        stats.planned = len(planned)
+        started = time.monotonic()
+        try:
+            with self.store.session(self._keeper(planned)) as opened:
+                stats.dropped_lines = opened.dropped
+                done = {doc_id for doc_id in opened.kept if doc_id in planned}
+                if observer:
+                    observer.started(len(planned), len(done))
+                asyncio.run(self._run(limited(), done, stats, observer))
+        finally:
+            stats.wall_s = time.monotonic() - started
+        return stats
+
+    async def _run(self, items: Iterable[Input], done: set[str], stats: RunStats, observer: RunObserver | None) -> None:
+        queue: asyncio.Queue[ExtractionRequest | None] = asyncio.Queue(maxsize=self.concurrency * 2)
+
+        def store(record: Record) -> None:
+            self.store.append(record)
+            stats.add(record)
+            if observer:
+                observer.recorded(record)
+
+        async def worker() -> None:
+            while (request := await queue.get()) is not None:
+                if stats.aborted:
+                    continue  # left for a rerun, not recorded as failed
+                result = await self.extractor.extract(request)
+                store(self.result_record(request, result))
+                if result.fatal:
+                    stats.aborted = f"stopped after a fatal endpoint error on {request.doc_id}: {result.error}"
+
+        workers = [asyncio.create_task(worker()) for _ in range(self.concurrency)]
+        try:
+            for item in items:
+                if stats.aborted:
+                    break
+                if item.id in done:
+                    stats.resumed += 1
+                elif isinstance(item, InputFailure):
+                    store(failure_record(item))
+                else:
+                    await queue.put(self.request_for(item))
+            for _ in workers:
+                await queue.put(None)
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()

@@ -1,0 +1,80 @@
+"""Load an extraction schema (a Pydantic model in schemas/) by name or path, with its hash and JSON Schema."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import sys
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from llm_extract.errors import SchemaNotFound
+from llm_extract.resources import bundled_dir
+
+
+@dataclass(frozen=True)
+class SchemaSpec:
+    """A loaded schema: the model the LLM fills, and the identity a run records."""
+
+    name: str
+    path: Path
+    response_model: type[BaseModel]
+    sha256: str  # of the schema file: any change, validators included, is a new schema
+
+    @property
+    def json_schema(self) -> dict[str, Any]:
+        return self.response_model.model_json_schema()
+
+    @property
+    def list_field(self) -> str:
+        """The response model's single list field (e.g. 'incidents'): what one output line carries."""
+        return next(iter(self.response_model.model_fields))
+
+
+def available_schemas() -> list[str]:
+    return sorted(path.stem for path in bundled_dir("schemas").glob("*.py") if not path.name.startswith("_"))
+
+
+def _resolve(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix == ".py" and path.is_file():
+        return path.resolve()
+    candidate = bundled_dir("schemas") / f"{name_or_path}.py"
+    if candidate.is_file():
+        return candidate
+    raise SchemaNotFound(
+        f"no schema '{name_or_path}': give a path to a .py file defining RESPONSE_MODEL, "
+        f"or one of: {', '.join(available_schemas())}"
+    )
+
+
+@cache
+def load_schema(name_or_path: str) -> SchemaSpec:
+    """Import the schema file and return its RESPONSE_MODEL; the same object on every call."""
+    path = _resolve(name_or_path)
+    module_name = f"llm_extract_schema_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise SchemaNotFound(f"cannot import schema file {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # pydantic resolves postponed annotations through sys.modules
+    spec.loader.exec_module(module)
+    model = getattr(module, "RESPONSE_MODEL", None)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise SchemaNotFound(f"{path} must define RESPONSE_MODEL, a pydantic BaseModel subclass")
+    return SchemaSpec(
+        name=getattr(module, "SCHEMA_NAME", path.stem),
+        path=path,
+        response_model=model,
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+    )
+
+
+def export_json_schema(spec: SchemaSpec) -> str:
+    """The JSON Schema the model is constrained by, as stable, diffable text."""
+    return json.dumps(spec.json_schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -1,0 +1,72 @@
+"""Inputs: every file, line or path ends as a Document or an InputFailure that names it and says why."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from llm_extract.documents import Document, InputFailure, iter_inputs
+
+
+def _by_id(paths: list[Path]) -> dict[str, Document | InputFailure]:
+    return {item.id: item for item in iter_inputs(paths)}
+
+
+def test_text_files_folders_and_jsonl(tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("Drone strike on a base.")
+    (folder / "sub" / "b.md").write_text("# Clash\nFighting in the north.")
+    (folder / ".hidden.txt").write_text("ignored")
+    jsonl = tmp_path / "batch.jsonl"
+    jsonl.write_text(
+        json.dumps({"id": "x1", "text": "Rocket attack.", "published": "2023-10-18T10:00:00Z", "url": "u"}) + "\n"
+        + json.dumps({"id": 7, "text": "Shelling."}) + "\n"
+    )  # fmt: skip
+    items = _by_id([folder, jsonl])
+    assert set(items) == {"a", "sub/b", "x1", "7"}
+    assert all(isinstance(item, Document) for item in items.values())
+    x1 = items["x1"]
+    assert isinstance(x1, Document) and x1.published == "2023-10-18" and x1.url == "u"
+    assert x1.origin.endswith("batch.jsonl:1")
+
+
+def test_bad_inputs_become_failures_with_reasons(tmp_path: Path) -> None:
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "blank.txt").write_text("  \n\t\n")
+    (tmp_path / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    (tmp_path / "latin1.txt").write_bytes("Attaque à Mossoul, café détruit.".encode("latin-1"))
+    (tmp_path / "notes.pdf").write_bytes(b"%PDF-1.4")
+    jsonl = tmp_path / "lines.jsonl"
+    jsonl.write_text(
+        '{"id": "ok1", "text": "Strike."}\n'
+        "{not json\n"
+        '{"id": "no-text"}\n'
+        '{"text": "no id"}\n'
+        '{"id": "ok1", "text": "duplicate"}\n'
+        '{"id": "bad-date", "text": "x", "published": "yesterday"}\n'
+        "[1, 2]\n"
+    )
+    items = list(iter_inputs([tmp_path, tmp_path / "missing.txt"]))
+    failures = {item.origin.rsplit("/", 1)[-1]: item.reason for item in items if isinstance(item, InputFailure)}
+    assert failures["empty.txt"] == "empty document (no text)"
+    assert failures["blank.txt"] == "empty document (no text)"
+    assert "binary" in failures["binary.txt"]
+    assert "unsupported file type '.pdf'" in failures["notes.pdf"]
+    assert "not valid JSON" in failures["lines.jsonl:2"]
+    assert "missing 'text'" in failures["lines.jsonl:3"]
+    assert "missing 'id'" in failures["lines.jsonl:4"]
+    assert "duplicate id 'ok1'" in failures["lines.jsonl:5"]
+    assert "not an ISO date" in failures["lines.jsonl:6"]
+    assert "not a JSON object" in failures["lines.jsonl:7"]
+    assert failures["missing.txt"] == "no such file or folder"
+    latin = next(item for item in items if item.id == "latin1")
+    assert isinstance(latin, Document) and "café détruit" in latin.text
+    ids = [item.id for item in items]
+    assert len(ids) == len(set(ids)), "every input must have its own id so that no record shadows another"
+
+
+def test_invalid_utf8_that_is_not_latin1_text_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "junk.txt").write_bytes(b"abc \x81\x8d\x8f\x90 def")
+    (item,) = iter_inputs([tmp_path / "junk.txt"])
+    assert isinstance(item, InputFailure) and "not UTF-8" in item.reason
