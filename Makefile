@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test record schemas bench lint
+.PHONY: setup demo test record baseline eval schemas bench lint
 
 $(VENV)/.base: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,15 +25,23 @@ demo: setup  ## extract the five seed articles with the embedded local model; pr
 test: $(VENV)/.base  ## the offline suite: cassettes replay the recorded model, network blocked
 	$(BIN)/python -m pytest
 
-record: setup  ## re-record tests/cassettes/ against the embedded local model (about 10 minutes on 2 cores)
+record: setup  ## re-record tests/cassettes/ against the embedded local model, then refresh the seed baseline
 	rm -f tests/cassettes/local_model.yaml
 	$(BIN)/python -m pytest -m cassette --record
+	$(MAKE) baseline
+
+baseline: $(VENV)/.base  ## rewrite evals/seeds/baseline.json by scoring the recorded model run (no model call)
+	$(BIN)/python -m pytest tests/test_eval.py -k baseline --update-baseline -q
+
+eval: setup  ## the seed suite on the embedded model (through the response cache), gated on the baseline
+	$(BIN)/llm-extract eval seeds --gate
 
 schemas: $(VENV)/.base  ## regenerate the exported JSON Schema files beside each schema
 	for f in schemas/*.py; do $(BIN)/llm-extract schema show $$f > $${f%.py}.schema.json; done
 
-bench: setup  ## speed of the embedded model over the seed articles, as JSON
+bench: setup  ## speed of the embedded model over the seed articles, and of the scorer, as JSON
 	$(BIN)/python bench/local_model.py
+	$(BIN)/python bench/scoring.py
 
 lint: $(VENV)/.base
 	$(BIN)/ruff check src tests bench schemas

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import pycountry
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field, field_validator, model_validator
@@ -233,6 +233,18 @@ class Incident(Record):
     evidence: list[Quote] = Field(
         min_length=1, max_length=3, description="Short verbatim quotes from the article that state the key facts."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_stored_event_type(cls, data: Any) -> Any:
+        """Stored records carry the derived event_type; read them back only if it agrees."""
+        if isinstance(data, dict) and "event_type" in data:
+            data = dict(data)
+            stated = data.pop("event_type")
+            sub = data.get("sub_event_type")
+            if sub in SubEventType.__members__ and stated != EVENT_TYPE_OF[SubEventType(sub)]:
+                raise ValueError(f"event_type {stated!r} does not belong to sub_event_type {sub!r}")
+        return data
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -30,6 +30,7 @@ REPLAY_BASE_URL = "http://127.0.0.1:9/v1"  # never contacted: every request repl
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--record", action="store_true", help="re-record cassettes against the embedded local model")
+    parser.addoption("--update-baseline", action="store_true", help="rewrite evals/seeds/baseline.json from cassettes")
 
 
 def scrub_response(response: dict) -> dict:
@@ -61,9 +62,10 @@ def model_base_url(request: pytest.FixtureRequest) -> Iterator[str]:
         yield endpoint.base_url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def cassette(request: pytest.FixtureRequest, model_base_url: str) -> Iterator[object]:
-    """One cassette for the whole session: every test that talks to the model shares it."""
+    """One cassette file shared by every test that talks to the model, opened per test so that vcrpy's
+    patching ends with the test (recording appends new requests; replay finds them all)."""
     recording = request.config.getoption("--record")
     with cassette_vcr("new_episodes" if recording else "none").use_cassette(
         str(CASSETTE), allow_playback_repeats=True

@@ -56,6 +56,14 @@ def test_valid_record_round_trips_and_derives_event_type() -> None:
     assert dumped["incidents"][0]["date"]["start"] == "2023-10-18"
 
 
+def test_stored_records_validate_again_but_not_with_a_contradictory_event_type() -> None:
+    dumped = Model.model_validate({"incidents": [INCIDENT]}).model_dump(mode="json")
+    assert Model.model_validate(dumped).model_dump(mode="json") == dumped
+    dumped["incidents"][0]["event_type"] = "battles"
+    with pytest.raises(ValidationError, match="does not belong to sub_event_type"):
+        Model.model_validate(dumped)
+
+
 def test_empty_incident_list_is_valid() -> None:
     assert Model.model_validate({"incidents": []}).model_dump() == {"incidents": []}
 

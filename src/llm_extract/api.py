@@ -7,6 +7,9 @@ summary = extract_batch(["articles/"], "out.jsonl", load_settings(concurrency=2)
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
+import json
 import platform
 import sys
 from collections.abc import Callable, Iterable
@@ -15,15 +18,19 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from llm_extract.cache import CachingExtractor, ResponseCache
 from llm_extract.config import Settings, load_settings
 from llm_extract.documents import Document, InputFailure, iter_inputs
-from llm_extract.extract import ExtractionResult, Extractor, RetryPolicy, SamplingParams
+from llm_extract.evaluate import Comparison, check_gate, evaluate_run
+from llm_extract.extract import ExtractionResult, Extractor, RecordExtractor, RetryPolicy, SamplingParams
 from llm_extract.prompts import PromptTemplate, load_prompt
-from llm_extract.provider import Endpoint, make_client, open_endpoint
+from llm_extract.provider import Endpoint, endpoint_identity, make_client, open_endpoint, planned_endpoint
+from llm_extract.report import to_markdown
 from llm_extract.requests import build_request
 from llm_extract.runner import BatchRunner, RunObserver, RunStats, now_iso
 from llm_extract.schema_loader import SchemaSpec, load_schema
-from llm_extract.store import RunStore
+from llm_extract.store import RunStore, manifest_path_for
+from llm_extract.suite import Suite, SuiteError, load_suite
 
 Progress = Callable[[str], None]
 
@@ -41,7 +48,7 @@ def make_extractor(endpoint: Endpoint, settings: Settings) -> Extractor:
         client=make_client(endpoint, settings),
         schema=load_schema(settings.schema_name),
         prompt=load_prompt(settings.prompt_name),
-        params=SamplingParams(endpoint.model, settings.temperature, settings.max_tokens, settings.seed),
+        params=SamplingParams(endpoint.model, settings.temperature, settings.max_tokens, settings.seed, settings.mode),
         policy=RetryPolicy(settings.max_reasks, settings.max_retries, settings.backoff_initial, settings.backoff_max),
     )
 
@@ -64,6 +71,14 @@ def _manifest(
     }  # fmt: skip
 
 
+def _needs_model(runner: BatchRunner, paths: list[Path], limit: int | None) -> bool:
+    """False when a response cache can answer every document (then no server is started)."""
+    if not isinstance(runner.extractor, CachingExtractor):
+        return True
+    documents = (item for item in itertools.islice(iter_inputs(paths), limit) if isinstance(item, Document))
+    return not all(runner.extractor.is_cached(runner.request_for(document)) for document in documents)
+
+
 def extract_batch(
     inputs: Iterable[str | Path],
     output: str | Path,
@@ -71,6 +86,7 @@ def extract_batch(
     *,
     limit: int | None = None,
     retry_invalid: bool = False,
+    cache: ResponseCache | None = None,
     observer: RunObserver | None = None,
     progress: Progress | None = None,
 ) -> RunSummary:
@@ -79,8 +95,18 @@ def extract_batch(
     paths = [Path(p) for p in inputs]
     schema, prompt = load_schema(settings.schema_name), load_prompt(settings.prompt_name)
     store = RunStore(Path(output))
-    with open_endpoint(settings, progress) as endpoint:
-        runner = BatchRunner(make_extractor(endpoint, settings), store, settings.concurrency, retry_invalid)
+
+    def runner_for(endpoint: Endpoint) -> BatchRunner:
+        extractor: RecordExtractor = make_extractor(endpoint, settings)
+        if cache is not None:
+            extractor = CachingExtractor(extractor, cache, endpoint_identity(settings))
+        return BatchRunner(extractor, store, settings.concurrency, retry_invalid)
+
+    offline = planned_endpoint(settings)
+    needs_model = _needs_model(runner_for(offline), paths, limit)
+    endpoint_context = open_endpoint(settings, progress) if needs_model else contextlib.nullcontext(offline)
+    with endpoint_context as endpoint:
+        runner = runner_for(endpoint)
         manifest = _manifest(settings, endpoint, prompt, schema, [str(p) for p in paths])
         store.write_manifest(manifest)
         stats: RunStats | None = None
@@ -141,3 +167,46 @@ def dry_run(
             DryRunItem(item.id, item.origin, len(item.text), round(chars / CHARS_PER_TOKEN), None, request.messages)
         )
     return items
+
+
+@dataclass
+class EvalOutcome:
+    report: dict[str, Any]
+    comparison: Comparison
+    report_json: Path
+    report_md: Path
+    run_path: Path
+
+
+def evaluate_suite(
+    suite: str | Path | Suite,
+    settings: Settings | None = None,
+    *,
+    run: Path | None = None,
+    out_dir: Path | None = None,
+    baseline: Path | None = None,
+    scope: str | None = None,
+    observer: RunObserver | None = None,
+    progress: Progress | None = None,
+) -> EvalOutcome:
+    """Score a suite: an existing run (`run`, no model involved), or a fresh extraction of the suite's
+    documents through the response cache. Writes report.json and report.md; applies the suite's gate."""
+    suite = suite if isinstance(suite, Suite) else load_suite(suite)
+    settings = settings or load_settings(schema_name=suite.schema, prompt_name=suite.prompt)
+    out_dir = out_dir or suite.directory / "out"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if run is None:
+        run = out_dir / "run.jsonl"
+        for stale in (run, manifest_path_for(run)):
+            stale.unlink(missing_ok=True)  # a fresh run each time: the response cache spares the model
+        cache = ResponseCache(Path(settings.cache_dir) / "responses")
+        extract_batch([suite.documents], run, settings, cache=cache, observer=observer, progress=progress)
+    report = evaluate_run(suite, run, load_schema(suite.schema).list_field, scope)
+    if baseline is not None and not baseline.is_file():
+        raise SuiteError(f"no baseline at {baseline}; store one with `llm-extract eval {suite.name} --update-baseline`")
+    previous = json.loads(baseline.read_text()) if baseline is not None else None
+    comparison = check_gate(report, previous, suite.gate)
+    report_json, report_md = out_dir / "report.json", out_dir / "report.md"
+    report_json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    report_md.write_text(to_markdown(report, comparison if previous is not None else None))
+    return EvalOutcome(report, comparison, report_json, report_md, run)

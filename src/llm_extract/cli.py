@@ -98,6 +98,27 @@ def _summary_table(records: list[Record], list_field: str) -> Table:
     return table
 
 
+BaseUrlOpt = Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint; omit for the embedded local model")]
+ModelOpt = Annotated[str | None, typer.Option(help="Model name at the endpoint")]
+ApiKeyOpt = Annotated[str | None, typer.Option(help="API key (prefer LLM_EXTRACT_API_KEY or OPENAI_API_KEY)")]
+ModeOpt = Annotated[str | None, typer.Option(help="Structured-output mode: json_schema, tools, json, md_json")]
+PromptOpt = Annotated[str | None, typer.Option(help="Prompt name in prompts/ or path to a .toml")]
+ConcurrencyOpt = Annotated[int | None, typer.Option("-j", "--concurrency", help="Documents in flight")]
+ConfigOpt = Annotated[Path | None, typer.Option(help="TOML config file (default ./llm-extract.toml)")]
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} docs/s"), TextColumn("{task.fields[tokens]} tokens"),
+        TimeElapsedColumn(), console=console, transient=False,
+    )  # fmt: skip
+
+
+def _say(message: str) -> None:
+    console.print(f"[dim]{message}[/]")
+
+
 @app.command()
 def extract(
     inputs: Annotated[
@@ -121,7 +142,7 @@ def extract(
     timeout: Annotated[float | None, typer.Option(help="Seconds per HTTP request")] = None,
     temperature: Annotated[float | None, typer.Option()] = None,
     max_tokens: Annotated[int | None, typer.Option()] = None,
-    config: Annotated[Path | None, typer.Option(help="TOML config file (default ./llm-extract.toml)")] = None,
+    config: ConfigOpt = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N inputs")] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Render prompts and estimate tokens; call nothing")
@@ -141,16 +162,11 @@ def extract(
             return
         if output is None:
             raise typer.BadParameter("give -o OUT.jsonl (or --dry-run)")
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]} docs/s"), TextColumn("{task.fields[tokens]} tokens"),
-            TimeElapsedColumn(), console=console, transient=False,
-        ) as progress:  # fmt: skip
+        with _progress() as progress:
             observer = ProgressObserver(progress)
             summary = api.extract_batch(
-                inputs, output, settings, limit=limit, retry_invalid=retry_invalid, observer=observer,
-                progress=lambda message: console.print(f"[dim]{message}[/]"),
-            )  # fmt: skip
+                inputs, output, settings, limit=limit, retry_invalid=retry_invalid, observer=observer, progress=_say
+            )
     except LLMExtractError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
@@ -172,6 +188,74 @@ def extract(
         raise typer.Exit(1)
     if strict and (statuses["invalid"] or statuses["error"]):
         raise typer.Exit(3)
+
+
+@app.command("eval")
+def eval_command(
+    suite: Annotated[str, typer.Argument(help="Suite name in evals/ (e.g. seeds) or a path to its folder")],
+    run: Annotated[Path | None, typer.Option(help="Score this stored run (JSONL); no model is called")] = None,
+    baseline: Annotated[Path | None, typer.Option(help="Compare with this stored report and gate on it")] = None,
+    gate: Annotated[bool, typer.Option("--gate", help="Compare with the suite's stored baseline")] = False,
+    update_baseline: Annotated[bool, typer.Option(help="Store this report as the suite's baseline")] = False,
+    scope: Annotated[str | None, typer.Option(help="Score 'main' incidents only, or 'all'")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Where run.jsonl, report.json and report.md go")] = None,
+    base_url: BaseUrlOpt = None,
+    model: ModelOpt = None,
+    api_key: ApiKeyOpt = None,
+    mode: ModeOpt = None,
+    prompt: PromptOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Score a run against a suite's gold; extracts through the response cache unless --run is given."""
+    from llm_extract.suite import load_suite
+
+    try:
+        loaded = load_suite(suite)
+        settings = load_settings(
+            config, base_url=base_url, model=model, api_key=api_key, mode=mode, schema_name=loaded.schema,
+            prompt_name=prompt or loaded.prompt, concurrency=concurrency,
+        )  # fmt: skip
+        if gate and baseline is None:
+            baseline = loaded.baseline_path
+        with _progress() as progress:
+            outcome = api.evaluate_suite(
+                loaded, settings, run=run, out_dir=out_dir, baseline=baseline, scope=scope,
+                observer=None if run else ProgressObserver(progress), progress=_say,
+            )  # fmt: skip
+    except LLMExtractError as exc:
+        raise _fail(exc) from None
+    report = outcome.report
+    out.print(_metrics_table(report))
+    if baseline is not None:
+        for name, old, new in outcome.comparison.moved:
+            change = (
+                f"{new - old:+.4f}" if old is not None and new is not None else "(new)" if old is None else "(gone)"
+            )
+            out.print(f"  moved: {name}: {old} -> {new} {change}")
+        if not outcome.comparison.moved:
+            out.print("  no metric moved against the baseline")
+    for failure in outcome.comparison.failures:
+        console.print(f"[red]gate:[/] {failure}")
+    console.print(f"report: {outcome.report_md} and {outcome.report_json}")
+    if update_baseline:
+        loaded.baseline_path.write_text(outcome.report_json.read_text())
+        console.print(f"baseline updated: {loaded.baseline_path}")
+    if not outcome.comparison.passed:
+        raise typer.Exit(1)
+
+
+def _metrics_table(report: dict[str, Any]) -> Table:
+    table = Table(title=f"suite {report['suite']} (scope {report['scope']}, {report['documents_scored']} documents)")
+    for column in ("", "precision", "recall", "F1", "TP", "FP", "FN"):
+        table.add_column(column, justify="left" if not column else "right")
+    rows = [("incidents", report["incidents"]), ("fields (micro)", report["fields"]["micro"])]
+    rows += [(f"  {path}", counts) for path, counts in report["fields"]["by_field"].items()]
+    for name, c in rows:
+        if c["tp"] + c["fp"] + c["fn"]:
+            table.add_row(name, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}",
+                          str(c["tp"]), str(c["fp"]), str(c["fn"]))  # fmt: skip
+    return table
 
 
 def _print_dry_run(items: list[api.DryRunItem]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import instructor
 import openai
@@ -61,6 +61,7 @@ class ExtractionResult:
     error: str | None = None
     last_output: str | None = None  # the model's last rejected answer, for diagnosis
     fatal: bool = False
+    cached: bool = False  # answered from the response cache, no model call
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class SamplingParams:
     temperature: float
     max_tokens: int
     seed: int | None
+    mode: str = "json_schema"  # set on the client; kept here so it is part of a request's identity
 
     def as_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"model": self.model, "temperature": self.temperature, "max_tokens": self.max_tokens}
@@ -107,6 +109,16 @@ def _content(completion: Any) -> str | None:
         return None
 
 
+class RecordExtractor(Protocol):
+    """What the batch runner needs: an Extractor, or a wrapper such as cache.CachingExtractor."""
+
+    schema: SchemaSpec
+    prompt: PromptTemplate
+    params: SamplingParams
+
+    async def extract(self, request: ExtractionRequest) -> ExtractionResult: ...
+
+
 class Extractor:
     """Turns requests into validated records against one endpoint, with one schema and prompt."""
 
@@ -140,6 +152,7 @@ class Extractor:
                     messages=messages,  # type: ignore[arg-type]
                     response_model=self.schema.response_model,
                     max_retries=0,  # instructor makes one attempt; re-asks are ours, below
+                    strict=False,  # JSON has no date type: ISO strings must validate as dates
                     **self.params.as_kwargs(),
                 )
         raise AssertionError("unreachable: tenacity re-raises the last failure")
@@ -184,7 +197,8 @@ class Extractor:
             result.status, result.fatal = "error", True
             result.error = f"{type(exc).__name__}: {exc}"
         except openai.APIError as exc:
-            result.status, result.error = "error", f"{type(exc).__name__}: {exc}"
+            retried = f" (after {result.transport_retries} retries)" if result.transport_retries else ""
+            result.status, result.error = "error", f"{type(exc).__name__}{retried}: {exc}"
         except Exception as exc:  # one document's surprise must not end the batch
             result.status, result.error = "error", f"unexpected {type(exc).__name__}: {exc}"
         finally:

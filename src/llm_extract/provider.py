@@ -90,6 +90,26 @@ def open_endpoint(settings: Settings, progress: Callable[[str], None] | None = N
         )
 
 
+def endpoint_identity(settings: Settings) -> str:
+    """What answers requests, known before any server starts (response-cache keys depend on it)."""
+    if settings.uses_embedded_model:
+        from llm_extract.local_model import MODEL_SHA256
+
+        return f"embedded:{settings.model_path or MODEL_SHA256}"
+    return f"{settings.base_url}|{settings.model}"
+
+
+def planned_endpoint(settings: Settings) -> Endpoint:
+    """The endpoint a run would use, without starting anything: for runs answered wholly from cache."""
+    if settings.uses_embedded_model:
+        from llm_extract.local_server import MODEL_ALIAS
+
+        return Endpoint(
+            kind="embedded", base_url="http://127.0.0.1:0/v1", model=MODEL_ALIAS, details={"started": False}
+        )
+    return remote_endpoint(settings)
+
+
 def make_client(endpoint: Endpoint, settings: Settings) -> instructor.AsyncInstructor:
     """An instructor client with the SDK's own retries off: retry.py owns that policy."""
     raw = openai.AsyncOpenAI(

@@ -8,7 +8,7 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def bundled_dir(kind: str) -> Path:
-    """Return the folder holding the bundled `kind` ("schemas" or "prompts").
+    """Return the folder holding the bundled `kind` ("schemas", "prompts" or "evals").
 
     A wheel carries them inside the package (`_bundled/`); a source checkout (editable install)
     keeps them at the project root, which is where developers edit them.

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from llm_extract.documents import Document, Input, InputFailure
-from llm_extract.extract import ExtractionResult, Extractor, Usage
+from llm_extract.extract import ExtractionResult, RecordExtractor, Usage
 from llm_extract.requests import ExtractionRequest, build_request
 from llm_extract.store import Record, RunStore
 
@@ -37,6 +37,7 @@ class RunStats:
     resumed: int = 0  # already done with the same text, prompt, schema and model: skipped
     dropped_lines: int = 0  # stale, failed or torn lines removed before the run
     statuses: Counter[str] = field(default_factory=Counter)
+    cached: int = 0  # answered from the response cache: their tokens were spent by an earlier run
     usage: Usage = field(default_factory=Usage)
     attempts: int = 0
     reasks: int = 0
@@ -47,6 +48,9 @@ class RunStats:
 
     def add(self, record: Record) -> None:
         self.statuses[record["status"]] += 1
+        if record.get("cached"):
+            self.cached += 1
+            return
         for key in ("prompt_tokens", "completion_tokens"):
             setattr(self.usage, key, getattr(self.usage, key) + record["usage"][key])
         self.attempts += record["attempts"]
@@ -60,6 +64,7 @@ class RunStats:
             "planned": self.planned,
             "resumed": self.resumed,
             "processed": done,
+            "cached": self.cached,
             "statuses": {status: self.statuses.get(status, 0) for status in ("ok", "invalid", "error")},
             "dropped_lines": self.dropped_lines,
             "usage": self.usage.as_dict(),
@@ -98,7 +103,9 @@ def failure_record(failure: InputFailure) -> Record:
 class BatchRunner:
     """Feeds requests to a bounded pool of workers and stores each result as soon as it is known."""
 
-    def __init__(self, extractor: Extractor, store: RunStore, concurrency: int, retry_invalid: bool = False) -> None:
+    def __init__(
+        self, extractor: RecordExtractor, store: RunStore, concurrency: int, retry_invalid: bool = False
+    ) -> None:
         self.extractor = extractor
         self.store = store
         self.concurrency = concurrency
@@ -124,6 +131,7 @@ class BatchRunner:
             "transport_retries": result.transport_retries,
             "backoff_s": round(result.backoff_s, 3),
             "latency_s": result.latency_s,
+            "cached": result.cached,
             **_document_fields(request.document),
             "text_sha256": request.text_sha256,
             "resume_key": request.resume_key,

@@ -1,0 +1,138 @@
+"""Evaluate a run against a suite's gold: scores, per-document diffs, and the baseline gate.
+
+Scoring reads stored records only; it never calls a model. Extraction for an eval goes through the
+response cache, so re-running with an unchanged prompt, schema and model costs no model call.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llm_extract.runner import now_iso
+from llm_extract.scoring import Counts, DocumentScore, FieldResult, ScoringConfig, score
+from llm_extract.store import manifest_path_for, read_records
+from llm_extract.suite import Gate, Suite
+
+Report = dict[str, Any]
+
+
+@dataclass
+class RunPredictions:
+    """A stored run reduced to what scoring needs."""
+
+    incidents: dict[str, list[dict[str, Any]]]
+    statuses: dict[str, str]
+    manifest: dict[str, Any] | None
+
+
+def load_run(path: Path, list_field: str) -> RunPredictions:
+    records, _ = read_records(path)
+    incidents = {r["doc_id"]: (r.get(list_field) or []) if r["status"] == "ok" else [] for r in records}
+    statuses = {r["doc_id"]: r["status"] for r in records}
+    manifest_path = manifest_path_for(path)
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+    return RunPredictions(incidents, statuses, manifest)
+
+
+def _field_rows(results: list[FieldResult]) -> list[dict[str, Any]]:
+    return [
+        {"field": r.path, "gold": r.gold, "pred": r.pred, "verdict": r.verdict, "tp": r.counts.tp,
+         "fp": r.counts.fp, "fn": r.counts.fn}
+        for r in results
+    ]  # fmt: skip
+
+
+def _document_report(document: DocumentScore, status: str | None) -> dict[str, Any]:
+    return {
+        "doc_id": document.doc_id,
+        "run_status": status or "missing from run",
+        "incidents": document.incidents.as_dict(),
+        "pairs": [
+            {
+                "gold_id": p.gold_id,
+                "pred_index": p.pred_index,
+                "similarity": p.similarity,
+                "fields": _field_rows(p.fields),
+            }
+            for p in document.pairs
+        ],
+        "spurious": [{"pred_index": index, "fields": _field_rows(fields)} for index, fields in document.spurious],
+        "missed": [{"gold_id": gold_id, "fields": _field_rows(fields)} for gold_id, fields in document.missed],
+    }
+
+
+def metrics_of(incidents: Counts, micro: Counts, by_field: dict[str, Counts]) -> dict[str, float]:
+    """The flat metric names a baseline compares and a gate can track."""
+    metrics: dict[str, float] = {}
+    for prefix, counts in (("incidents", incidents), ("fields.micro", micro)):
+        for name in ("precision", "recall", "f1"):
+            metrics[f"{prefix}.{name}"] = round(getattr(counts, name), 4)
+    for path, counts in by_field.items():
+        if counts.tp + counts.fp + counts.fn:
+            metrics[f"field.{path}.f1"] = round(counts.f1, 4)
+    return metrics
+
+
+def evaluate_run(suite: Suite, run_path: Path, list_field: str, scope: str | None = None) -> Report:
+    """Score a stored run against the suite's gold (scope 'main' or 'all' overrides the suite's)."""
+    config = suite.scoring if scope is None else ScoringConfig(**{**suite.scoring.__dict__, "scope": scope})
+    run = load_run(run_path, list_field)
+    gold = suite.gold()
+    result = score(config, gold, run.incidents)
+    manifest = run.manifest or {}
+    return {
+        "suite": suite.name,
+        "scope": config.scope,
+        "created_at": now_iso(),
+        "run": {
+            "path": str(run_path),
+            "endpoint": manifest.get("endpoint"),
+            "prompt": manifest.get("prompt"),
+            "schema": manifest.get("schema"),
+            "statuses": {s: sum(1 for v in run.statuses.values() if v == s) for s in ("ok", "invalid", "error")},
+            "not_in_gold": sorted(set(run.statuses) - set(gold)),
+        },
+        "documents_scored": len(result.documents),
+        "metrics": metrics_of(result.incidents, result.micro, result.fields),
+        "incidents": result.incidents.as_dict(),
+        "fields": {"micro": result.micro.as_dict(), "by_field": {p: c.as_dict() for p, c in result.fields.items()}},
+        "documents": [_document_report(d, run.statuses.get(d.doc_id)) for d in result.documents],
+    }
+
+
+@dataclass
+class Comparison:
+    """How a report moved against a baseline, and which tracked metrics fail the gate."""
+
+    moved: list[tuple[str, float | None, float | None]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def check_gate(report: Report, baseline: Report | None, gate: Gate) -> Comparison:
+    comparison = Comparison()
+    current = report["metrics"]
+    previous = baseline["metrics"] if baseline else {}
+    for name in sorted(set(current) | set(previous)):
+        old, new = previous.get(name), current.get(name)
+        if baseline is not None and old != new:
+            comparison.moved.append((name, old, new))
+    for name, threshold in sorted(gate.thresholds.items()):
+        value = current.get(name)
+        if value is None:
+            comparison.failures.append(f"{name}: tracked but not in the report")
+            continue
+        if value < threshold:
+            comparison.failures.append(f"{name} = {value:.4f} is under its threshold {threshold:.4f}")
+        old = previous.get(name)
+        if old is not None and value < old - gate.tolerance:
+            comparison.failures.append(
+                f"{name} dropped from {old:.4f} to {value:.4f} (more than the tolerance {gate.tolerance:.4f})"
+            )
+    return comparison

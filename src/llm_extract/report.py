@@ -1,0 +1,109 @@
+"""Eval reports as Markdown: headline scores, the per-field table, the baseline diff, per-document diffs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from llm_extract.evaluate import Comparison, Report
+
+VERDICT_MARK = {"correct": "✓", "partial": "½", "wrong": "✗", "spurious": "+", "missed": "−", "empty": ""}
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "∅"
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text.replace("|", "\\|").replace("\n", " ")[:80]
+
+
+def _counts_row(name: str, counts: dict[str, Any]) -> str:
+    return (
+        f"| {name} | {counts['precision']:.3f} | {counts['recall']:.3f} | {counts['f1']:.3f} "
+        f"| {counts['tp']} | {counts['fp']} | {counts['fn']} |"
+    )
+
+
+def headline_table(report: Report) -> list[str]:
+    lines = ["| metric | precision | recall | F1 | TP | FP | FN |", "|---|---|---|---|---|---|---|"]
+    lines.append(_counts_row("incidents", report["incidents"]))
+    lines.append(_counts_row("fields (micro)", report["fields"]["micro"]))
+    return lines
+
+
+def field_table(report: Report) -> list[str]:
+    lines = ["| field | precision | recall | F1 | TP | FP | FN |", "|---|---|---|---|---|---|---|"]
+    for path, counts in report["fields"]["by_field"].items():
+        if counts["tp"] + counts["fp"] + counts["fn"]:
+            lines.append(_counts_row(f"`{path}`", counts))
+    return lines
+
+
+def _diff_rows(fields: list[dict[str, Any]]) -> list[str]:
+    return [
+        f"| `{f['field']}` | {_cell(f['gold'])} | {_cell(f['pred'])} | {VERDICT_MARK[f['verdict']]} {f['verdict']} |"
+        for f in fields
+        if f["verdict"] != "empty"
+    ]
+
+
+def document_section(document: dict[str, Any]) -> list[str]:
+    counts = document["incidents"]
+    lines = [
+        f"### {document['doc_id']}",
+        "",
+        f"Run status: {document['run_status']}. Incidents: {counts['tp']} matched, {counts['fp']} spurious, "
+        f"{counts['fn']} missed.",
+        "",
+    ]
+    header = ["| field | gold | predicted | verdict |", "|---|---|---|---|"]
+    for pair in document["pairs"]:
+        lines += [f"**gold {pair['gold_id']} ↔ predicted #{pair['pred_index']}** (similarity {pair['similarity']:.2f})"]
+        lines += ["", *header, *_diff_rows(pair["fields"]), ""]
+    for item in document["spurious"]:
+        lines += [f"**spurious: predicted #{item['pred_index']}** (no gold incident matches)", ""]
+        lines += [*header, *_diff_rows(item["fields"]), ""]
+    for item in document["missed"]:
+        lines += [f"**missed: gold {item['gold_id']}** (no prediction matches)", ""]
+        lines += [*header, *_diff_rows(item["fields"]), ""]
+    return lines
+
+
+def comparison_section(comparison: Comparison) -> list[str]:
+    lines = ["## Against the baseline", ""]
+    if not comparison.moved:
+        lines.append("No metric moved.")
+    else:
+        lines += ["| metric | baseline | now | change |", "|---|---|---|---|"]
+        for name, old, new in comparison.moved:
+            change = f"{new - old:+.4f}" if old is not None and new is not None else "new" if old is None else "gone"
+            lines.append(f"| `{name}` | {_cell(old)} | {_cell(new)} | {change} |")
+    lines += ["", "Gate: " + ("**passed**" if comparison.passed else "**FAILED**"), ""]
+    lines += [f"- {failure}" for failure in comparison.failures]
+    return lines
+
+
+def to_markdown(report: Report, comparison: Comparison | None = None) -> str:
+    run = report["run"]
+    prompt, schema = run.get("prompt") or {}, run.get("schema") or {}
+    lines = [
+        f"# Eval report: suite `{report['suite']}` (scope: {report['scope']})",
+        "",
+        f"Run `{run['path']}`; prompt `{prompt.get('name')}` ({str(prompt.get('sha256'))[:12]}), "
+        f"schema `{schema.get('name')}` ({str(schema.get('sha256'))[:12]}), "
+        f"model `{(run.get('endpoint') or {}).get('model')}`. Documents scored: {report['documents_scored']}; "
+        f"run statuses: {run['statuses']}.",
+        "",
+        *headline_table(report),
+        "",
+        "## Per field",
+        "",
+        *field_table(report),
+        "",
+    ]
+    if comparison is not None:
+        lines += comparison_section(comparison)
+    lines += ["## Per document", "", "✓ correct, ½ partly right (lists), ✗ wrong, + spurious, − missed.", ""]
+    for document in report["documents"]:
+        lines += document_section(document)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,90 @@
+"""Eval suites: evals/<suite>/suite.toml names the documents, gold, schema, prompt, scoring and gate."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llm_extract.errors import LLMExtractError
+from llm_extract.resources import bundled_dir
+from llm_extract.scoring import FieldSpec, ScoringConfig
+
+
+class SuiteError(LLMExtractError):
+    """The suite folder or its files are missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A tracked metric fails when it drops more than `tolerance` below the baseline or under its threshold."""
+
+    thresholds: dict[str, float]
+    tolerance: float = 0.02
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    directory: Path
+    schema: str
+    prompt: str
+    documents: Path
+    gold_path: Path
+    baseline_path: Path
+    scoring: ScoringConfig
+    gate: Gate
+
+    def gold(self) -> dict[str, list[dict[str, Any]]]:
+        """doc_id -> gold incidents (the schema's list field), in file order."""
+        gold: dict[str, list[dict[str, Any]]] = {}
+        for number, line in enumerate(self.gold_path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                gold[record["doc_id"]] = record["incidents"]
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise SuiteError(f"{self.gold_path}:{number}: not a gold record ({exc})") from exc
+        return gold
+
+
+def _suites_root() -> Path:
+    return bundled_dir("evals")
+
+
+def available_suites() -> list[str]:
+    return sorted(path.parent.name for path in _suites_root().glob("*/suite.toml"))
+
+
+def load_suite(name_or_path: str | Path) -> Suite:
+    """A suite by name (evals/<name>/) or by path to its folder or suite.toml."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        path = path / "suite.toml"
+    if not path.is_file():
+        path = _suites_root() / str(name_or_path) / "suite.toml"
+    if not path.is_file():
+        raise SuiteError(f"no eval suite '{name_or_path}'; available: {', '.join(available_suites()) or 'none'}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        scoring = data["scoring"]
+        fields = tuple(FieldSpec(**spec) for spec in scoring.pop("fields"))
+        config = ScoringConfig(fields=fields, **scoring)
+        gate = Gate(**data.get("gate", {"thresholds": {}}))
+        directory = path.parent
+        return Suite(
+            name=data.get("name", directory.name),
+            directory=directory,
+            schema=data["schema"],
+            prompt=data["prompt"],
+            documents=directory / data.get("documents", "docs"),
+            gold_path=directory / data.get("gold", "gold.jsonl"),
+            baseline_path=directory / data.get("baseline", "baseline.json"),
+            scoring=config,
+            gate=gate,
+        )
+    except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
+        raise SuiteError(f"{path}: malformed suite config ({type(exc).__name__}: {exc})") from exc

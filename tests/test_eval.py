@@ -1,0 +1,139 @@
+"""The eval harness end to end: the seed suite's gate from cassettes, the response cache, re-scoring
+without a model, reports, and the gate firing on a regression."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from llm_extract.api import evaluate_suite
+from llm_extract.cli import app
+from llm_extract.config import Settings, load_settings
+from llm_extract.evaluate import check_gate
+from llm_extract.suite import Gate, load_suite
+from llm_extract.testing.fake_openai import FakeOpenAI
+
+SEEDS = load_suite("seeds")
+
+
+@pytest.mark.cassette
+def test_seed_suite_from_cassettes_matches_the_stored_baseline(
+    replay_settings: Settings, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """CI's gate: the recorded embedded model, scored now, must reproduce the baseline and pass the gate.
+    A prompt or schema change without `make record` finds no recording and fails here."""
+    settings = replay_settings.model_copy(update={"max_retries": 0})
+    updating = request.config.getoption("--update-baseline")
+    baseline = None if updating else SEEDS.baseline_path
+    outcome = evaluate_suite(SEEDS, settings, out_dir=tmp_path, baseline=baseline)
+    errors = [d["doc_id"] for d in outcome.report["documents"] if d["run_status"] == "error"]
+    assert not errors, f"no recording for {errors}: the prompt or schema changed; run `make record`"
+    if updating:
+        SEEDS.baseline_path.write_text(outcome.report_json.read_text())
+        pytest.skip("baseline rewritten from the recorded run")
+    baseline = json.loads(SEEDS.baseline_path.read_text())
+    assert outcome.report["metrics"] == baseline["metrics"]
+    assert outcome.comparison.passed, outcome.comparison.failures
+    markdown = outcome.report_md.read_text()
+    assert "## Per field" in markdown and "## Per document" in markdown and "Gate: **passed**" in markdown
+
+
+def make_suite(tmp_path: Path) -> Path:
+    """A two-document copy of the seed suite (its scoring and gold), small enough for the fake server."""
+    suite = tmp_path / "mini"
+    (suite / "docs").mkdir(parents=True)
+    gold_lines = SEEDS.gold_path.read_text().splitlines()[:2]
+    for line in gold_lines:
+        doc_id = json.loads(line)["doc_id"]
+        shutil.copy(SEEDS.documents / f"{doc_id}.txt", suite / "docs")
+    (suite / "gold.jsonl").write_text("\n".join(gold_lines) + "\n")
+    config = (SEEDS.directory / "suite.toml").read_text().replace('name = "seeds"', 'name = "mini"')
+    (suite / "suite.toml").write_text(config)
+    return suite
+
+
+def test_rerun_with_unchanged_prompt_is_answered_from_the_cache(tmp_path: Path) -> None:
+    suite = load_suite(make_suite(tmp_path))
+    with FakeOpenAI() as fake:
+        settings = load_settings(base_url=fake.base_url, model="fake", cache_dir=tmp_path / "cache")
+        first = evaluate_suite(suite, settings, out_dir=tmp_path / "out1")
+        assert len(fake.requests) == 2
+        second = evaluate_suite(suite, settings, out_dir=tmp_path / "out2")
+        assert len(fake.requests) == 2, "same prompt, schema, model and text: no model call"
+        changed = settings.model_copy(update={"temperature": 0.7})
+        evaluate_suite(suite, changed, out_dir=tmp_path / "out3")
+        assert len(fake.requests) == 4, "a sampling change is a different request"
+    assert first.report["metrics"] == second.report["metrics"]
+    records = [json.loads(line) for line in second.run_path.read_text().splitlines()]
+    assert all(record["cached"] for record in records)
+
+
+def test_rescoring_a_stored_run_never_calls_the_model(tmp_path: Path) -> None:
+    suite = load_suite(make_suite(tmp_path))
+    with FakeOpenAI() as fake:
+        settings = load_settings(base_url=fake.base_url, model="fake", cache_dir=tmp_path / "cache")
+        run = evaluate_suite(suite, settings, out_dir=tmp_path / "out").run_path
+        before = len(fake.requests)
+        outcome = evaluate_suite(suite, settings, run=run, out_dir=tmp_path / "rescored")
+        assert len(fake.requests) == before
+    # the fake answers no incidents: every required gold incident is missed, nothing is spurious
+    assert outcome.report["incidents"]["tp"] == 0 and outcome.report["incidents"]["fp"] == 0
+    assert outcome.report["incidents"]["fn"] > 0
+
+
+def _gold_as_run(suite_dir: Path, path: Path, drop_last: bool = False) -> Path:
+    """A run whose predictions are the gold's first alternatives (optionally missing an incident)."""
+
+    def first(value: object) -> object:
+        if isinstance(value, list) and value and not isinstance(value[0], dict | list):
+            return value[0]
+        if isinstance(value, list):
+            return [first(item) for item in value]
+        if isinstance(value, dict):
+            return {key: first(item) for key, item in value.items() if key not in {"id", "optional"}}
+        return value
+
+    lines = []
+    for line in (suite_dir / "gold.jsonl").read_text().splitlines():
+        gold = json.loads(line)
+        incidents = [first(incident) for incident in gold["incidents"] if not incident.get("optional")]
+        if drop_last:
+            incidents = incidents[:-1]
+        lines.append(json.dumps({"doc_id": gold["doc_id"], "status": "ok", "incidents": incidents}))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_cli_gate_passes_then_fires_on_a_regression(tmp_path: Path) -> None:
+    suite_dir = make_suite(tmp_path)
+    good = _gold_as_run(suite_dir, tmp_path / "good.jsonl")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["eval", str(suite_dir), "--run", str(good), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["incidents"]["f1"] == 1.0 and report["fields"]["micro"]["f1"] == 1.0
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text((out / "report.json").read_text())
+
+    worse = _gold_as_run(suite_dir, tmp_path / "worse.jsonl", drop_last=True)
+    result = CliRunner().invoke(app, ["eval", str(suite_dir), "--run", str(worse), "--baseline", str(baseline),
+                                      "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "incidents.f1 dropped from 1.0000" in result.output
+    markdown = (out / "report.md").read_text()
+    assert "Gate: **FAILED**" in markdown and "missed: gold" in markdown
+
+
+def test_threshold_and_tolerance() -> None:
+    report = {"metrics": {"incidents.f1": 0.50, "fields.micro.f1": 0.40}}
+    baseline = {"metrics": {"incidents.f1": 0.51, "fields.micro.f1": 0.45}}
+    gate = Gate(thresholds={"incidents.f1": 0.3, "fields.micro.f1": 0.42}, tolerance=0.02)
+    comparison = check_gate(report, baseline, gate)
+    assert [name for name, _, _ in comparison.moved] == ["fields.micro.f1", "incidents.f1"]
+    assert len(comparison.failures) == 2  # fields.micro.f1: under its threshold, and dropped by 0.05
+    assert all("fields.micro.f1" in failure for failure in comparison.failures)
+    assert check_gate(report, None, Gate(thresholds={"incidents.f1": 0.3})).passed
