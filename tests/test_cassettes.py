@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from llm_extract.api import make_extractor
+from llm_extract.api import extract_one, make_extractor
 from llm_extract.cli import app
 from llm_extract.config import Settings
 from llm_extract.documents import iter_inputs
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.cassette
 def test_recorded_model_answer_is_a_valid_record(path: Path, replay_settings: Settings) -> None:
     extractor = make_extractor(remote_endpoint(replay_settings), replay_settings)
     (document,) = iter_inputs([path])
-    result = asyncio.run(extractor.extract(build_request(document, extractor.prompt, extractor.schema, "local")))
+    result = asyncio.run(extract_one(extractor, build_request(document, extractor.prompt, extractor.schema, "local")))
     assert result.status == "ok", result.error
     assert result.usage.prompt_tokens > 0 and result.usage.completion_tokens > 0
     extractor.schema.response_model.model_validate(result.data)

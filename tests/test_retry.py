@@ -11,7 +11,7 @@ from email.utils import format_datetime
 import httpx
 import openai
 
-from llm_extract.api import make_extractor
+from llm_extract.api import extract_one, make_extractor
 from llm_extract.config import load_settings
 from llm_extract.documents import Document
 from llm_extract.extract import ExtractionResult
@@ -27,14 +27,14 @@ def run_one(fake: FakeOpenAI, **overrides: object) -> ExtractionResult:
     options: dict[str, object] = {"backoff_initial": 0.01, "backoff_max": 0.05, **overrides}
     settings = load_settings(base_url=fake.base_url, model="fake", **options)
     extractor = make_extractor(remote_endpoint(settings), settings)
-    return asyncio.run(extractor.extract(build_request(DOC, extractor.prompt, extractor.schema, "fake")))
+    return asyncio.run(extract_one(extractor, build_request(DOC, extractor.prompt, extractor.schema, "fake")))
 
 
 def test_transient_failures_are_retried_until_success() -> None:
     with FakeOpenAI(script=["rate_limit", "server_error", "unavailable", "rate_limit_bare", "drop", "ok"]) as fake:
         result = run_one(fake, max_retries=6)
     assert result.status == "ok", result.error
-    assert result.data == {"incidents": []}
+    assert result.data == {"attacks": [], "incidents": []}
     assert result.transport_retries == 5
     assert result.attempts == 1 and result.reasks == 0
     assert sum(fake.served.values()) == 6
@@ -114,7 +114,7 @@ def test_client_errors_are_not_retried() -> None:
     with FakeOpenAI(script=["ok"]) as fake:
         settings = load_settings(base_url=fake.base_url + "/nowhere", model="fake", backoff_initial=0.01)
         extractor = make_extractor(remote_endpoint(settings), settings)
-        result = asyncio.run(extractor.extract(build_request(DOC, extractor.prompt, extractor.schema, "fake")))
+        result = asyncio.run(extract_one(extractor, build_request(DOC, extractor.prompt, extractor.schema, "fake")))
     assert result.status == "error" and result.transport_retries == 0
     assert result.fatal, "a 404 from the endpoint would hit every document: the batch should stop"
     assert json.dumps(result.error)

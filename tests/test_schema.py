@@ -50,14 +50,14 @@ def incident(**changes: Any) -> dict[str, Any]:
 
 
 def test_valid_record_round_trips_and_derives_event_type() -> None:
-    parsed = Model.model_validate({"incidents": [INCIDENT]})
+    parsed = Model.model_validate({"attacks": ["drones at a base"], "incidents": [INCIDENT]})
     dumped = parsed.model_dump(mode="json")
     assert dumped["incidents"][0]["event_type"] == "explosions_remote_violence"
     assert dumped["incidents"][0]["date"]["start"] == "2023-10-18"
 
 
 def test_stored_records_validate_again_but_not_with_a_contradictory_event_type() -> None:
-    dumped = Model.model_validate({"incidents": [INCIDENT]}).model_dump(mode="json")
+    dumped = Model.model_validate({"attacks": ["drones at a base"], "incidents": [INCIDENT]}).model_dump(mode="json")
     assert Model.model_validate(dumped).model_dump(mode="json") == dumped
     dumped["incidents"][0]["event_type"] = "battles"
     with pytest.raises(ValidationError, match="does not belong to sub_event_type"):
@@ -65,7 +65,7 @@ def test_stored_records_validate_again_but_not_with_a_contradictory_event_type()
 
 
 def test_empty_incident_list_is_valid() -> None:
-    assert Model.model_validate({"incidents": []}).model_dump() == {"incidents": []}
+    assert Model.model_validate({"attacks": [], "incidents": []}).model_dump() == {"attacks": [], "incidents": []}
 
 
 def _all_object_schemas(node: Any) -> list[dict[str, Any]]:
@@ -97,7 +97,7 @@ def test_a_missing_field_is_an_error_not_a_default(missing: str) -> None:
     data = incident()
     del data[missing]
     with pytest.raises(ValidationError, match=missing):
-        Model.model_validate({"incidents": [data]})
+        Model.model_validate({"attacks": [], "incidents": [data]})
 
 
 @pytest.mark.parametrize(
@@ -118,18 +118,27 @@ def test_a_missing_field_is_an_error_not_a_default(missing: str) -> None:
 )
 def test_semantic_errors_are_rejected_with_a_readable_message(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
-        Model.model_validate({"incidents": [incident(**changes)]})
+        Model.model_validate({"attacks": [], "incidents": [incident(**changes)]})
 
 
 def test_incident_list_is_bounded() -> None:
     with pytest.raises(ValidationError, match="at most 6"):
-        Model.model_validate({"incidents": [INCIDENT] * 7})
+        Model.model_validate({"attacks": [], "incidents": [INCIDENT] * 7})
 
 
 def test_exported_json_schema_file_is_current() -> None:
     """schemas/incident_v1.schema.json is what reviewers read; regenerate with `make schemas`."""
     exported = SPEC.path.with_suffix(".schema.json")
     assert exported.read_text() == export_json_schema(SPEC)
+
+
+def test_cli_prints_the_schema_exactly() -> None:
+    from typer.testing import CliRunner
+
+    from llm_extract.cli import app
+
+    result = CliRunner().invoke(app, ["schema", "show", "incident_v1"], terminal_width=60)
+    assert result.exit_code == 0 and result.stdout == export_json_schema(SPEC)
 
 
 def test_schema_hash_changes_with_file_contents(tmp_path) -> None:

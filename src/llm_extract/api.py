@@ -26,7 +26,7 @@ from llm_extract.extract import ExtractionResult, Extractor, RecordExtractor, Re
 from llm_extract.prompts import PromptTemplate, load_prompt
 from llm_extract.provider import Endpoint, endpoint_identity, make_client, open_endpoint, planned_endpoint
 from llm_extract.report import to_markdown
-from llm_extract.requests import build_request
+from llm_extract.requests import ExtractionRequest, build_request
 from llm_extract.runner import BatchRunner, RunObserver, RunStats, now_iso
 from llm_extract.schema_loader import SchemaSpec, load_schema
 from llm_extract.store import RunStore, manifest_path_for
@@ -132,7 +132,15 @@ def extract_text(text: str, settings: Settings | None = None, *, published: str 
     with open_endpoint(settings) as endpoint:
         extractor = make_extractor(endpoint, settings)
         request = build_request(document, extractor.prompt, extractor.schema, endpoint.model)
-        return asyncio.run(extractor.extract(request))
+        return asyncio.run(extract_one(extractor, request))
+
+
+async def extract_one(extractor: Extractor, request: ExtractionRequest) -> ExtractionResult:
+    """One request in its own event loop's lifetime: the client is closed before the loop ends."""
+    try:
+        return await extractor.extract(request)
+    finally:
+        await extractor.aclose()
 
 
 @dataclass
@@ -201,7 +209,7 @@ def evaluate_suite(
             stale.unlink(missing_ok=True)  # a fresh run each time: the response cache spares the model
         cache = ResponseCache(Path(settings.cache_dir) / "responses")
         extract_batch([suite.documents], run, settings, cache=cache, observer=observer, progress=progress)
-    report = evaluate_run(suite, run, load_schema(suite.schema).list_field, scope)
+    report = evaluate_run(suite, run, load_schema(settings.schema_name).list_field, scope)
     if baseline is not None and not baseline.is_file():
         raise SuiteError(f"no baseline at {baseline}; store one with `llm-extract eval {suite.name} --update-baseline`")
     previous = json.loads(baseline.read_text()) if baseline is not None else None

@@ -66,6 +66,9 @@ class CachingExtractor:
     def is_cached(self, request: ExtractionRequest) -> bool:
         return self.cache.get(self.key(request)) is not None
 
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
     async def extract(self, request: ExtractionRequest) -> ExtractionResult:
         key = self.key(request)
         if (stored := self.cache.get(key)) is not None:

@@ -204,6 +204,7 @@ def eval_command(
     api_key: ApiKeyOpt = None,
     mode: ModeOpt = None,
     prompt: PromptOpt = None,
+    schema: Annotated[str | None, typer.Option(help="Schema variant to try (same field names as the suite's)")] = None,
     concurrency: ConcurrencyOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -213,7 +214,7 @@ def eval_command(
     try:
         loaded = load_suite(suite)
         settings = load_settings(
-            config, base_url=base_url, model=model, api_key=api_key, mode=mode, schema_name=loaded.schema,
+            config, base_url=base_url, model=model, api_key=api_key, mode=mode, schema_name=schema or loaded.schema,
             prompt_name=prompt or loaded.prompt, concurrency=concurrency,
         )  # fmt: skip
         if gate and baseline is None:
@@ -271,7 +272,7 @@ def _print_dry_run(items: list[api.DryRunItem]) -> None:
         out.rule(f"first request ({items[0].doc_id})")
         for message in items[0].messages:
             out.print(f"[bold]{message['role']}[/]", highlight=False)
-            out.print(message["content"], markup=False, highlight=False)
+            out.print(message["content"], markup=False, highlight=False, soft_wrap=True)
 
 
 @schema_app.command("list")
@@ -289,7 +290,7 @@ def schema_show(name: Annotated[str, typer.Argument()] = "incident_v1") -> None:
     from llm_extract.schema_loader import export_json_schema
 
     try:
-        out.print(export_json_schema(api.load_schema(name)), markup=False, highlight=False, end="")
+        typer.echo(export_json_schema(api.load_schema(name)), nl=False)  # exact text: no wrapping, no markup
     except LLMExtractError as exc:
         raise _fail(exc) from None
 
@@ -319,7 +320,7 @@ def prompt_show(
     text = decode_text(document.read_bytes()) if document else "{{ article text }}"
     for message in template.render(text):
         out.rule(message["role"])
-        out.print(message["content"], markup=False, highlight=False)
+        out.print(message["content"], markup=False, highlight=False, soft_wrap=True)
 
 
 @model_app.command("fetch")

@@ -118,6 +118,8 @@ class RecordExtractor(Protocol):
 
     async def extract(self, request: ExtractionRequest) -> ExtractionResult: ...
 
+    async def aclose(self) -> None: ...
+
 
 class Extractor:
     """Turns requests into validated records against one endpoint, with one schema and prompt."""
@@ -135,6 +137,11 @@ class Extractor:
         self.prompt = prompt
         self.params = params
         self.policy = policy
+
+    async def aclose(self) -> None:
+        """Close the HTTP client inside the event loop that used it (else its cleanup fails after the loop)."""
+        if self.client.client is not None:
+            await self.client.client.close()
 
     async def _call(self, messages: list[Message], result: ExtractionResult) -> tuple[BaseModel, Any]:
         """One model answer, with transport failures retried by the tenacity policy."""

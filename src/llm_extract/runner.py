@@ -216,3 +216,4 @@ class BatchRunner:
         finally:
             for task in workers:
                 task.cancel()
+            await self.extractor.aclose()

@@ -25,15 +25,11 @@ class SchemaSpec:
     path: Path
     response_model: type[BaseModel]
     sha256: str  # of the schema file: any change, validators included, is a new schema
+    list_field: str  # the response model's list of records (e.g. 'incidents'): what one output line carries
 
     @property
     def json_schema(self) -> dict[str, Any]:
         return self.response_model.model_json_schema()
-
-    @property
-    def list_field(self) -> str:
-        """The response model's single list field (e.g. 'incidents'): what one output line carries."""
-        return next(iter(self.response_model.model_fields))
 
 
 def available_schemas() -> list[str]:
@@ -55,7 +51,7 @@ def _resolve(name_or_path: str) -> Path:
 
 @cache
 def load_schema(name_or_path: str) -> SchemaSpec:
-    """Import the schema file and return its RESPONSE_MODEL; the same object on every call."""
+    """Import the schema file: its RESPONSE_MODEL, and RECORDS_FIELD (default: the model's first field)."""
     path = _resolve(name_or_path)
     module_name = f"llm_extract_schema_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -67,11 +63,15 @@ def load_schema(name_or_path: str) -> SchemaSpec:
     model = getattr(module, "RESPONSE_MODEL", None)
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise SchemaNotFound(f"{path} must define RESPONSE_MODEL, a pydantic BaseModel subclass")
+    list_field = getattr(module, "RECORDS_FIELD", None) or next(iter(model.model_fields))
+    if list_field not in model.model_fields:
+        raise SchemaNotFound(f"{path}: RECORDS_FIELD '{list_field}' is not a field of {model.__name__}")
     return SchemaSpec(
         name=getattr(module, "SCHEMA_NAME", path.stem),
         path=path,
         response_model=model,
         sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        list_field=list_field,
     )
 
 

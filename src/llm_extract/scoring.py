@@ -387,6 +387,8 @@ def score_document(
     for field_result in every_field:
         result.fields[field_result.path] += field_result.counts
     result.pairs.sort(key=lambda pair: pair.pred_index)
+    result.spurious.sort(key=lambda item: item[0])
+    result.missed.sort(key=lambda item: item[0])
     return result
 
 

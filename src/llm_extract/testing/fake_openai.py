@@ -31,7 +31,7 @@ FAULTS = (
     "ok", "rate_limit", "rate_limit_bare", "server_error", "unavailable", "slow", "drop", "garbage", "truncated",
     "invalid",
 )  # fmt: skip
-DEFAULT_ANSWER = json.dumps({"incidents": []})
+DEFAULT_ANSWER = json.dumps({"attacks": [], "incidents": []})  # schema-valid for incident_v1
 INVALID_ANSWER = json.dumps({"incidents": [{"role": "protagonist"}]})
 
 
