@@ -1,9 +1,10 @@
 """Speed of the embedded model: the extraction pipeline over the seed articles, and the server's raw rates.
 
 Prints JSON. Rerun with:  make bench   (or: .venv/bin/python bench/local_model.py [--docs DIR])
-Per article: wall seconds, prompt and completion tokens (summed over re-asks), tokens per second.
-Raw: one direct /completion call on the same server, timed by llama.cpp itself, for comparison.
-The first article pays for the system prompt; later ones reuse the server's prompt cache.
+Per article: wall seconds; prompt and completion tokens (summed over re-asks) and their rate over the
+wall time; and what llama.cpp itself measured (its /metrics counters): prompt tokens processed and
+reused from its cache, prompt and generation rates (generation here is grammar-constrained JSON).
+Raw: one direct /completion call on the same server, no cache and no grammar, for comparison.
 """
 
 from __future__ import annotations
@@ -47,10 +48,45 @@ def raw_rates(root_url: str, prompt_words: int = 600, n_predict: int = 128) -> d
     }
 
 
-async def extract_in_turn(extractor: Extractor, requests: list[ExtractionRequest]) -> list[ExtractionResult]:
-    """One article at a time, as a 2-core machine serves them best, in one event loop."""
+COUNTERS = ("prompt_tokens_total", "prompt_tokens_cached_total", "prompt_seconds_total",
+            "tokens_predicted_total", "tokens_predicted_seconds_total")  # fmt: skip
+
+
+def server_counters(root_url: str) -> dict[str, float]:
+    """llama.cpp's own cumulative counters (its /metrics endpoint)."""
+    values = {}
+    for line in httpx.get(f"{root_url}/metrics", timeout=10).text.splitlines():
+        name, _, value = line.partition(" ")
+        if name.removeprefix("llamacpp:") in COUNTERS:
+            values[name.removeprefix("llamacpp:")] = float(value)
+    return values
+
+
+def server_rates(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """What the server measured for one article: tokens processed, cache hits, and its own rates."""
+    delta = {name: after[name] - before[name] for name in COUNTERS}
+    return {
+        "server_prompt_tokens": int(delta["prompt_tokens_total"]),
+        "server_prompt_tokens_cached": int(delta["prompt_tokens_cached_total"]),
+        "server_prompt_tokens_per_s": round(delta["prompt_tokens_total"] / delta["prompt_seconds_total"], 2),
+        "server_generated_tokens": int(delta["tokens_predicted_total"]),
+        "server_generation_tokens_per_s": round(
+            delta["tokens_predicted_total"] / delta["tokens_predicted_seconds_total"], 2
+        ),
+    }
+
+
+async def extract_in_turn(
+    extractor: Extractor, requests: list[ExtractionRequest], root_url: str
+) -> list[tuple[ExtractionResult, dict[str, float]]]:
+    """One article at a time (as a 2-core machine serves them best), with the server's timings for each."""
+    results = []
     try:
-        return [await extractor.extract(request) for request in requests]
+        for request in requests:
+            before = server_counters(root_url)
+            result = await extractor.extract(request)
+            results.append((result, server_rates(before, server_counters(root_url))))
+        return results
     finally:
         await extractor.aclose()
 
@@ -65,19 +101,21 @@ def main() -> None:
     with open_endpoint(settings) as endpoint:
         startup_s = time.monotonic() - started
         extractor = make_extractor(endpoint, settings)
+        root_url = endpoint.base_url.removesuffix("/v1")
         requests = [build_request(d, extractor.prompt, extractor.schema, endpoint.model) for d in documents]
-        results = asyncio.run(extract_in_turn(extractor, requests))
+        results = asyncio.run(extract_in_turn(extractor, requests, root_url))
         per_doc = []
-        for document, result in zip(documents, results, strict=True):
+        for document, (result, server) in zip(documents, results, strict=True):
             usage = result.usage
             per_doc.append({
                 "doc_id": document.id, "status": result.status, "seconds": result.latency_s,
                 "attempts": result.attempts, "prompt_tokens": usage.prompt_tokens,
                 "completion_tokens": usage.completion_tokens,
-                "prompt_tokens_per_s": round(usage.prompt_tokens / result.latency_s, 2),
-                "completion_tokens_per_s": round(usage.completion_tokens / result.latency_s, 2),
+                "prompt_tokens_per_wall_s": round(usage.prompt_tokens / result.latency_s, 2),
+                "completion_tokens_per_wall_s": round(usage.completion_tokens / result.latency_s, 2),
+                **server,
             })  # fmt: skip
-        raw = raw_rates(endpoint.base_url.removesuffix("/v1"))
+        raw = raw_rates(root_url)
     seconds = [doc["seconds"] for doc in per_doc]
     report = {
         "benchmark": "embedded model over the seed articles",

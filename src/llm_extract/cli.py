@@ -76,9 +76,8 @@ class ProgressObserver:
 def _summary_table(records: list[Record], list_field: str) -> Table:
     table = Table(title="Extraction summary", show_lines=False)
     for column in ("document", "status", "incidents", "main/bg", "tokens", "attempts", "seconds", "error"):
-        table.add_column(
-            column, justify="right" if column in {"incidents", "tokens", "attempts", "seconds"} else "left"
-        )
+        numeric = column in {"incidents", "tokens", "attempts", "seconds"}
+        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
     for record in records[:TABLE_ROWS_MAX]:
         items = record.get(list_field) or []
         roles = [item.get("role") for item in items if isinstance(item, dict)]

@@ -149,9 +149,10 @@ def main(argv: list[str] | None = None) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    server = xllamacpp.Server(params)
+    server = xllamacpp.Server(params)  # noqa: F841 (serves from its own threads until we exit)
     stop.wait()
-    del server
+    # Exit at once: the server keeps no state worth flushing, and a graceful shutdown waits for the
+    # generation in flight (measured: 15 s and a SIGKILL after Ctrl-C mid-article), as `del server` does.
     os._exit(0)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import jinja2
 
 from llm_extract.errors import PromptNotFound
-from llm_extract.resources import bundled_dir
+from llm_extract.resources import bundled_names, find_resource
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
@@ -42,19 +42,17 @@ class PromptTemplate:
 
 
 def available_prompts() -> list[str]:
-    return sorted(path.stem for path in bundled_dir("prompts").glob("*.toml"))
+    return bundled_names("prompts", ".toml")
 
 
 def _resolve(name_or_path: str) -> Path:
-    path = Path(name_or_path)
-    if path.suffix == ".toml" and path.is_file():
-        return path.resolve()
-    candidate = bundled_dir("prompts") / f"{name_or_path}.toml"
-    if candidate.is_file():
-        return candidate
-    raise PromptNotFound(
-        f"no prompt '{name_or_path}': give a path to a .toml prompt file, or one of: {', '.join(available_prompts())}"
-    )
+    path = find_resource("prompts", name_or_path, ".toml")
+    if path is None:
+        raise PromptNotFound(
+            f"no prompt '{name_or_path}': give a path to a .toml prompt file, "
+            f"or one of: {', '.join(available_prompts())}"
+        )
+    return path
 
 
 @cache

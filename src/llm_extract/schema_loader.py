@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from llm_extract.errors import SchemaNotFound
-from llm_extract.resources import bundled_dir
+from llm_extract.resources import bundled_names, find_resource
 
 
 @dataclass(frozen=True)
@@ -33,20 +33,17 @@ class SchemaSpec:
 
 
 def available_schemas() -> list[str]:
-    return sorted(path.stem for path in bundled_dir("schemas").glob("*.py") if not path.name.startswith("_"))
+    return bundled_names("schemas", ".py")
 
 
 def _resolve(name_or_path: str) -> Path:
-    path = Path(name_or_path)
-    if path.suffix == ".py" and path.is_file():
-        return path.resolve()
-    candidate = bundled_dir("schemas") / f"{name_or_path}.py"
-    if candidate.is_file():
-        return candidate
-    raise SchemaNotFound(
-        f"no schema '{name_or_path}': give a path to a .py file defining RESPONSE_MODEL, "
-        f"or one of: {', '.join(available_schemas())}"
-    )
+    path = find_resource("schemas", name_or_path, ".py")
+    if path is None:
+        raise SchemaNotFound(
+            f"no schema '{name_or_path}': give a path to a .py file defining RESPONSE_MODEL, "
+            f"or one of: {', '.join(available_schemas())}"
+        )
+    return path
 
 
 @cache
