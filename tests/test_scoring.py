@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import random
 from typing import Any
 
@@ -12,7 +13,6 @@ from hypothesis import strategies as st
 from llm_extract.scoring import (
     Counts,
     FieldSpec,
-    ScoringConfig,
     compare_field,
     normalise_name,
     score,
@@ -122,7 +122,7 @@ def test_optional_gold_is_not_missed_and_unrelated_prediction_is_spurious() -> N
 
 
 def test_main_scope_ignores_background() -> None:
-    main_only = ScoringConfig(**{**CONFIG.__dict__, "scope": "main"})
+    main_only = dataclasses.replace(CONFIG, scope="main")
     document = score_document(main_only, "d", GOLD, [copy.deepcopy(INCIDENT_A)])
     assert document.incidents == Counts(tp=1, fp=0, fn=1)  # b missed; background c out of scope
 

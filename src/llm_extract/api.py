@@ -27,9 +27,9 @@ from llm_extract.prompts import PromptTemplate, load_prompt
 from llm_extract.provider import Endpoint, endpoint_identity, make_client, open_endpoint, planned_endpoint
 from llm_extract.report import to_markdown
 from llm_extract.requests import ExtractionRequest, build_request
-from llm_extract.runner import BatchRunner, RunObserver, RunStats, now_iso
+from llm_extract.runner import BatchRunner, RunObserver, RunStats
 from llm_extract.schema_loader import SchemaSpec, load_schema
-from llm_extract.store import RunStore, manifest_path_for
+from llm_extract.store import RunStore, manifest_path_for, now_iso
 from llm_extract.suite import Suite, SuiteError, load_suite
 
 Progress = Callable[[str], None]
@@ -103,10 +103,13 @@ def extract_batch(
         return BatchRunner(extractor, store, settings.concurrency, retry_invalid)
 
     offline = planned_endpoint(settings)
-    needs_model = _needs_model(runner_for(offline), paths, limit)
-    endpoint_context = open_endpoint(settings, progress) if needs_model else contextlib.nullcontext(offline)
+    offline_runner = runner_for(offline)
+    if _needs_model(offline_runner, paths, limit):
+        endpoint_context = open_endpoint(settings, progress)
+    else:
+        endpoint_context = contextlib.nullcontext(offline)
     with endpoint_context as endpoint:
-        runner = runner_for(endpoint)
+        runner = offline_runner if endpoint is offline else runner_for(endpoint)
         manifest = _manifest(settings, endpoint, prompt, schema, [str(p) for p in paths])
         store.write_manifest(manifest)
         stats: RunStats | None = None

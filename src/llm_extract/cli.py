@@ -16,6 +16,7 @@ from rich.table import Table
 from llm_extract import api
 from llm_extract.config import load_settings
 from llm_extract.errors import LLMExtractError
+from llm_extract.report import describe_change
 from llm_extract.store import Record
 
 app = typer.Typer(
@@ -229,10 +230,7 @@ def eval_command(
     out.print(_metrics_table(report))
     if baseline is not None:
         for name, old, new in outcome.comparison.moved:
-            change = (
-                f"{new - old:+.4f}" if old is not None and new is not None else "(new)" if old is None else "(gone)"
-            )
-            out.print(f"  moved: {name}: {old} -> {new} {change}")
+            out.print(f"  moved: {name}: {old} -> {new} ({describe_change(old, new)})")
         if not outcome.comparison.moved:
             out.print("  no metric moved against the baseline")
     for failure in outcome.comparison.failures:

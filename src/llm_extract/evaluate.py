@@ -6,14 +6,14 @@ response cache, so re-running with an unchanged prompt, schema and model costs n
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llm_extract.runner import now_iso
-from llm_extract.scoring import Counts, DocumentScore, FieldResult, ScoringConfig, score
-from llm_extract.store import manifest_path_for, read_records
+from llm_extract.scoring import Counts, DocumentScore, FieldResult, score
+from llm_extract.store import manifest_path_for, now_iso, read_records
 from llm_extract.suite import Gate, Suite
 
 Report = dict[str, Any]
@@ -78,7 +78,7 @@ def metrics_of(incidents: Counts, micro: Counts, by_field: dict[str, Counts]) ->
 
 def evaluate_run(suite: Suite, run_path: Path, list_field: str, scope: str | None = None) -> Report:
     """Score a stored run against the suite's gold (scope 'main' or 'all' overrides the suite's)."""
-    config = suite.scoring if scope is None else ScoringConfig(**{**suite.scoring.__dict__, "scope": scope})
+    config = suite.scoring if scope is None else dataclasses.replace(suite.scoring, scope=scope)
     run = load_run(run_path, list_field)
     gold = suite.gold()
     result = score(config, gold, run.incidents)

@@ -69,6 +69,13 @@ def document_section(document: dict[str, Any]) -> list[str]:
     return lines
 
 
+def describe_change(old: float | None, new: float | None) -> str:
+    """How a metric moved against the baseline: a signed difference, or that it is new or gone."""
+    if old is not None and new is not None:
+        return f"{new - old:+.4f}"
+    return "new" if old is None else "gone"
+
+
 def comparison_section(comparison: Comparison) -> list[str]:
     lines = ["## Against the baseline", ""]
     if not comparison.moved:
@@ -76,8 +83,7 @@ def comparison_section(comparison: Comparison) -> list[str]:
     else:
         lines += ["| metric | baseline | now | change |", "|---|---|---|---|"]
         for name, old, new in comparison.moved:
-            change = f"{new - old:+.4f}" if old is not None and new is not None else "new" if old is None else "gone"
-            lines.append(f"| `{name}` | {_cell(old)} | {_cell(new)} | {change} |")
+            lines.append(f"| `{name}` | {_cell(old)} | {_cell(new)} | {describe_change(old, new)} |")
     lines += ["", "Gate: " + ("**passed**" if comparison.passed else "**FAILED**"), ""]
     lines += [f"- {failure}" for failure in comparison.failures]
     return lines

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import itertools
 import time
 from collections import Counter
@@ -14,7 +13,7 @@ from typing import Any, Protocol
 from llm_extract.documents import Document, Input, InputFailure
 from llm_extract.extract import ExtractionResult, RecordExtractor, Usage
 from llm_extract.requests import ExtractionRequest, build_request
-from llm_extract.store import Record, RunStore
+from llm_extract.store import Record, RunStore, now_iso
 
 
 class RunObserver(Protocol):
@@ -23,10 +22,6 @@ class RunObserver(Protocol):
     def started(self, planned: int, already_done: int) -> None: ...
 
     def recorded(self, record: Record) -> None: ...
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 @dataclass

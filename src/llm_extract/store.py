@@ -8,6 +8,7 @@ rewrite before anything is appended, so a document never has two lines.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import json
 import os
@@ -19,6 +20,11 @@ from typing import Any
 from llm_extract.errors import LLMExtractError
 
 Record = dict[str, Any]
+
+
+def now_iso() -> str:
+    """The timestamp written into records and manifests (UTC, to the second)."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def manifest_path_for(output: Path) -> Path:
