@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test record baseline eval schemas bench lint
+.PHONY: setup demo test record baseline eval muc4 muc4-baseline schemas bench lint
 
 $(VENV)/.base: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ baseline: $(VENV)/.base  ## rewrite evals/seeds/baseline.json by scoring the rec
 eval: setup  ## the seed suite on the embedded model (through the response cache), gated on the baseline
 	$(BIN)/llm-extract eval seeds --gate
 
+muc4: setup  ## the MUC-4 development split (200 documents) on the embedded model, GTT-scored, gated on its baseline
+	$(BIN)/llm-extract eval muc4 --gate
+
+muc4-baseline: $(VENV)/.base  ## rewrite evals/muc4/baseline.json by re-scoring the stored run (no model call)
+	$(BIN)/llm-extract eval muc4 --run evals/muc4/baseline_run.jsonl --update-baseline
+
 schemas: $(VENV)/.base  ## regenerate the exported JSON Schema files beside each schema
 	for f in schemas/*.py; do $(BIN)/llm-extract schema show $$f > $${f%.py}.schema.json; done
 
@@ -44,4 +50,4 @@ bench: setup  ## speed of the embedded model over the seed articles, and of the 
 	$(BIN)/python bench/scoring.py
 
 lint: $(VENV)/.base
-	$(BIN)/ruff check src tests bench schemas
+	$(BIN)/ruff check src tests bench schemas evals

@@ -15,6 +15,7 @@ from llm_extract.config import Settings, load_settings
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = sorted((ROOT / "evals" / "seeds" / "docs").glob("*.txt"))
 EDGE = sorted((ROOT / "tests" / "data" / "edge").glob("*.txt"))
+MUC4_DOCS = sorted((ROOT / "tests" / "data" / "muc4").glob("*.txt"))
 CASSETTE = ROOT / "tests" / "cassettes" / "local_model.yaml"
 SECRET_HEADERS = [
     "authorization",

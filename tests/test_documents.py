@@ -22,10 +22,12 @@ def test_text_files_folders_and_jsonl(tmp_path: Path) -> None:
     jsonl.write_text(
         json.dumps({"id": "x1", "text": "Rocket attack.", "published": "2023-10-18T10:00:00Z", "url": "u"}) + "\n"
         + json.dumps({"id": 7, "text": "Shelling."}) + "\n"
+        + json.dumps({"docid": "TST3-MUC4-0001", "doctext": "A bomb exploded.", "templates": []}) + "\n"
     )  # fmt: skip
     items = _by_id([folder, jsonl])
-    assert set(items) == {"a", "sub/b", "x1", "7"}
+    assert set(items) == {"a", "sub/b", "x1", "7", "TST3-MUC4-0001"}
     assert all(isinstance(item, Document) for item in items.values())
+    assert items["TST3-MUC4-0001"].text == "A bomb exploded."  # GTT's docid/doctext names are read too
     x1 = items["x1"]
     assert isinstance(x1, Document) and x1.published == "2023-10-18" and x1.url == "u"
     assert x1.origin.endswith("batch.jsonl:1")

@@ -197,11 +197,17 @@ def evaluate_suite(
     out_dir: Path | None = None,
     baseline: Path | None = None,
     scope: str | None = None,
+    gold: Path | None = None,
+    documents: Path | None = None,
     observer: RunObserver | None = None,
     progress: Progress | None = None,
 ) -> EvalOutcome:
     """Score a suite: an existing run (`run`, no model involved), or a fresh extraction of the suite's
-    documents through the response cache. Writes report.json and report.md; applies the suite's gate."""
+    documents through the response cache. Writes report.json and report.md; applies the suite's gate.
+
+    `gold` scores against another gold file in the suite's format (e.g. another split), with that split's
+    `documents` to extract; `run` may also be another system's predictions (the "gtt" profile reads
+    its template JSON)."""
     suite = suite if isinstance(suite, Suite) else load_suite(suite)
     settings = settings or load_settings(schema_name=suite.schema, prompt_name=suite.prompt)
     out_dir = out_dir or suite.directory / "out"
@@ -211,8 +217,9 @@ def evaluate_suite(
         for stale in (run, manifest_path_for(run)):
             stale.unlink(missing_ok=True)  # a fresh run each time: the response cache spares the model
         cache = ResponseCache(Path(settings.cache_dir) / "responses")
-        extract_batch([suite.documents], run, settings, cache=cache, observer=observer, progress=progress)
-    report = evaluate_run(suite, run, load_schema(settings.schema_name).list_field, scope)
+        inputs = [documents or suite.documents]
+        extract_batch(inputs, run, settings, cache=cache, observer=observer, progress=progress)
+    report = evaluate_run(suite, run, load_schema(settings.schema_name).list_field, scope, gold)
     if baseline is not None and not baseline.is_file():
         raise SuiteError(f"no baseline at {baseline}; store one with `llm-extract eval {suite.name} --update-baseline`")
     previous = json.loads(baseline.read_text()) if baseline is not None else None

@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from llm_extract.extract import ExtractionResult, Extractor, Usage
+from llm_extract.extract import VALIDATION_CONTEXT_KEY, ExtractionResult, Extractor, Usage
 from llm_extract.requests import ExtractionRequest
 
 CACHEABLE = {"ok", "invalid"}
@@ -56,6 +56,7 @@ class CachingExtractor:
             "endpoint": self.endpoint_identity,
             "params": asdict(self.params),
             "max_reasks": self.inner.policy.max_reasks,
+            "validation_context": [VALIDATION_CONTEXT_KEY],  # validators see the text: answers may differ
             "prompt": self.prompt.sha256,
             "schema": self.schema.sha256,
             "text": request.text_sha256,

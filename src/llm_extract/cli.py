@@ -198,6 +198,10 @@ def eval_command(
     gate: Annotated[bool, typer.Option("--gate", help="Compare with the suite's stored baseline")] = False,
     update_baseline: Annotated[bool, typer.Option(help="Store this report as the suite's baseline")] = False,
     scope: Annotated[str | None, typer.Option(help="Score 'main' incidents only, or 'all'")] = None,
+    gold: Annotated[
+        Path | None, typer.Option(help="Score against this gold file instead (same format, e.g. another split)")
+    ] = None,
+    docs: Annotated[Path | None, typer.Option(help="Extract these documents instead of the suite's")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Where run.jsonl, report.json and report.md go")] = None,
     base_url: BaseUrlOpt = None,
     model: ModelOpt = None,
@@ -221,7 +225,7 @@ def eval_command(
             baseline = loaded.baseline_path
         with _progress() as progress:
             outcome = api.evaluate_suite(
-                loaded, settings, run=run, out_dir=out_dir, baseline=baseline, scope=scope,
+                loaded, settings, run=run, out_dir=out_dir, baseline=baseline, scope=scope, gold=gold, documents=docs,
                 observer=None if run else ProgressObserver(progress), progress=_say,
             )  # fmt: skip
     except LLMExtractError as exc:
@@ -244,6 +248,8 @@ def eval_command(
 
 
 def _metrics_table(report: dict[str, Any]) -> Table:
+    if report.get("profile") == "gtt":
+        return _gtt_table(report)
     table = Table(title=f"suite {report['suite']} (scope {report['scope']}, {report['documents_scored']} documents)")
     for column in ("", "precision", "recall", "F1", "TP", "FP", "FN"):
         table.add_column(column, justify="left" if not column else "right")
@@ -253,6 +259,17 @@ def _metrics_table(report: dict[str, Any]) -> Table:
         if c["tp"] + c["fp"] + c["fn"]:
             table.add_row(name, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}",
                           str(c["tp"]), str(c["fp"]), str(c["fn"]))  # fmt: skip
+    return table
+
+
+def _gtt_table(report: dict[str, Any]) -> Table:
+    table = Table(title=f"suite {report['suite']}: GTT metric, {report['documents_scored']} documents")
+    for column in ("", "precision", "recall", "F1", "correct/predicted", "found/gold"):
+        table.add_column(column, justify="left" if not column else "right")
+    scores = report["gtt"]
+    for name, c in [("micro", scores["micro"]), *((f"  {s}", c) for s, c in scores["slots"].items())]:
+        table.add_row(name, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}",
+                      f"{c['p_num']}/{c['p_den']}", f"{c['r_num']}/{c['r_den']}")  # fmt: skip
     return table
 
 

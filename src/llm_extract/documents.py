@@ -77,6 +77,15 @@ def _text_document(path: Path, doc_id: str) -> Input:
     return Document(id=doc_id, text=text, origin=str(path))
 
 
+# Benchmark files name these fields differently (MUC-4 in GTT's form: docid, doctext); the first present wins.
+ID_KEYS = ("id", "doc_id", "docid")
+TEXT_KEYS = ("text", "doctext")
+
+
+def _first_key(record: dict[str, object], keys: tuple[str, ...]) -> object:
+    return next((record[key] for key in keys if key in record), None)
+
+
 def _jsonl_documents(path: Path) -> Iterator[Input]:
     try:
         data = path.read_bytes()
@@ -95,12 +104,12 @@ def _jsonl_documents(path: Path) -> Iterator[Input]:
         if not isinstance(record, dict):
             yield InputFailure(origin, origin, "line is not a JSON object")
             continue
-        raw_id = record.get("id")
+        raw_id = _first_key(record, ID_KEYS)
         if not isinstance(raw_id, str | int) or isinstance(raw_id, bool) or str(raw_id).strip() == "":
             yield InputFailure(origin, origin, "missing 'id' (a non-empty string or integer)")
             continue
         doc_id = str(raw_id)
-        text = record.get("text")
+        text = _first_key(record, TEXT_KEYS)
         if not isinstance(text, str):
             yield InputFailure(doc_id, origin, "missing 'text' (a string)")
             continue

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llm_extract import gtt
 from llm_extract.scoring import Counts, DocumentScore, FieldResult, score
 from llm_extract.store import manifest_path_for, now_iso, read_records
 from llm_extract.suite import Gate, Suite
@@ -76,30 +77,87 @@ def metrics_of(incidents: Counts, micro: Counts, by_field: dict[str, Counts]) ->
     return metrics
 
 
-def evaluate_run(suite: Suite, run_path: Path, list_field: str, scope: str | None = None) -> Report:
-    """Score a stored run against the suite's gold (scope 'main' or 'all' overrides the suite's)."""
-    config = suite.scoring if scope is None else dataclasses.replace(suite.scoring, scope=scope)
-    run = load_run(run_path, list_field)
-    gold = suite.gold()
-    result = score(config, gold, run.incidents)
+def _run_section(run_path: Path, run: RunPredictions, gold_ids: set[str]) -> dict[str, Any]:
     manifest = run.manifest or {}
     return {
+        "path": str(run_path),
+        "endpoint": manifest.get("endpoint"),
+        "prompt": manifest.get("prompt"),
+        "schema": manifest.get("schema"),
+        "statuses": {s: sum(1 for v in run.statuses.values() if v == s) for s in ("ok", "invalid", "error")},
+        "not_in_gold": sorted(set(run.statuses) - gold_ids),
+    }
+
+
+def evaluate_run(
+    suite: Suite, run_path: Path, list_field: str, scope: str | None = None, gold_path: Path | None = None
+) -> Report:
+    """Score a stored run against the suite's gold, or against `gold_path` (another split, same format).
+
+    `scope` ('main' or 'all') overrides the suite's, for the "fields" profile.
+    """
+    if suite.profile == "gtt":
+        return evaluate_templates(suite, run_path, list_field, gold_path)
+    assert suite.scoring is not None
+    config = suite.scoring if scope is None else dataclasses.replace(suite.scoring, scope=scope)
+    run = load_run(run_path, list_field)
+    gold = suite.gold() if gold_path is None else dataclasses.replace(suite, gold_path=gold_path).gold()
+    result = score(config, gold, run.incidents)
+    return {
         "suite": suite.name,
+        "profile": "fields",
         "scope": config.scope,
         "created_at": now_iso(),
-        "run": {
-            "path": str(run_path),
-            "endpoint": manifest.get("endpoint"),
-            "prompt": manifest.get("prompt"),
-            "schema": manifest.get("schema"),
-            "statuses": {s: sum(1 for v in run.statuses.values() if v == s) for s in ("ok", "invalid", "error")},
-            "not_in_gold": sorted(set(run.statuses) - set(gold)),
-        },
+        "run": _run_section(run_path, run, set(gold)),
         "documents_scored": len(result.documents),
         "metrics": metrics_of(result.incidents, result.micro, result.fields),
         "incidents": result.incidents.as_dict(),
         "fields": {"micro": result.micro.as_dict(), "by_field": {p: c.as_dict() for p, c in result.fields.items()}},
         "documents": [_document_report(d, run.statuses.get(d.doc_id)) for d in result.documents],
+    }
+
+
+def evaluate_templates(suite: Suite, path: Path, list_field: str, gold_path: Path | None = None) -> Report:
+    """The "gtt" profile: MUC-4-style templates scored by the published GTT metric.
+
+    `path` is an llm-extract run (JSON Lines) or another system's predictions as one JSON object.
+    """
+    gold_path = gold_path or suite.gold_path
+    gold = gtt.load_gold(gold_path)
+    external = gtt.load_prediction_json(path)
+    if external is None:
+        run = load_run(path, list_field)
+        predictions = {doc_id: gtt.templates_from_records(items) for doc_id, items in run.incidents.items()}
+        run_section = _run_section(path, run, set(gold))
+    else:
+        predictions = external
+        known = {gtt.doc_key(doc_id) for doc_id in gold}
+        run_section = {
+            "path": str(path), "format": "template JSON", "statuses": None,
+            "not_in_gold": sorted(d for d in external if gtt.doc_key(d) not in known),
+        }  # fmt: skip
+    result = gtt.score_corpus(predictions, gold)
+    keyed = {gtt.doc_key(doc_id): templates for doc_id, templates in predictions.items()}
+    statuses = run.statuses if external is None else {}
+    metrics = {f"gtt.micro.{name}": round(getattr(result.micro, name), 4) for name in ("precision", "recall", "f1")}
+    metrics |= {f"gtt.{slot}.f1": round(counts.f1, 4) for slot, counts in result.counts.items()}
+    documents = []
+    for document in result.documents:
+        detail = gtt.explain(document, keyed.get(gtt.doc_key(document.doc_id), []), gold[document.doc_id])
+        status = statuses.get(document.doc_id) or ("missing from run" if document.doc_id in result.missing else None)
+        documents.append({**detail, "run_status": status})
+    return {
+        "suite": suite.name,
+        "profile": "gtt",
+        "scope": "all",
+        "created_at": now_iso(),
+        "gold": str(gold_path),
+        "run": run_section,
+        "documents_scored": len(result.documents),
+        "missing_from_run": result.missing,
+        "metrics": metrics,
+        "gtt": {"micro": result.micro.as_dict(), "slots": {s: c.as_dict() for s, c in result.counts.items()}},
+        "documents": documents,
     }
 
 

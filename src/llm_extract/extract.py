@@ -2,6 +2,9 @@
 
 A re-ask sends the original messages plus only the latest failed answer and its errors, so the
 context never grows with the number of attempts. Token usage is summed over every attempt.
+
+Validation sees the document: schemas get `{"source_text": <the document text>}` as pydantic's
+validation context, so a validator can insist that copied spans really occur in the text.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from llm_extract.retry import root_cause, transport_retrying
 from llm_extract.schema_loader import SchemaSpec
 
 Status = Literal["ok", "invalid", "error"]
+VALIDATION_CONTEXT_KEY = "source_text"  # what schema validators find in pydantic's ValidationInfo.context
 MAX_ERRORS_SHOWN = 12
 MAX_RAW_KEPT = 8000
 # Errors no retry can mend, and that every other document would hit too: stop the batch.
@@ -143,7 +147,7 @@ class Extractor:
         if self.client.client is not None:
             await self.client.client.close()
 
-    async def _call(self, messages: list[Message], result: ExtractionResult) -> tuple[BaseModel, Any]:
+    async def _call(self, messages: list[Message], source_text: str, result: ExtractionResult) -> tuple[BaseModel, Any]:
         """One model answer, with transport failures retried by the tenacity policy."""
 
         def on_retry(_exc: BaseException, sleep_s: float) -> None:
@@ -160,6 +164,7 @@ class Extractor:
                     response_model=self.schema.response_model,
                     max_retries=0,  # instructor makes one attempt; re-asks are ours, below
                     strict=False,  # JSON has no date type: ISO strings must validate as dates
+                    context={VALIDATION_CONTEXT_KEY: source_text},
                     **self.params.as_kwargs(),
                 )
         raise AssertionError("unreachable: tenacity re-raises the last failure")
@@ -172,7 +177,7 @@ class Extractor:
             for round_number in range(self.policy.max_reasks + 1):
                 result.reasks = round_number
                 try:
-                    parsed, completion = await self._call(messages, result)
+                    parsed, completion = await self._call(messages, request.document.text, result)
                 except IncompleteOutputException as exc:
                     failed_output, completion_usage = _content(exc.last_completion), exc.total_usage
                     problem = (

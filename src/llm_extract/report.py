@@ -89,7 +89,79 @@ def comparison_section(comparison: Comparison) -> list[str]:
     return lines
 
 
+def _slot_row(name: str, c: dict[str, Any]) -> str:
+    return (
+        f"| {name} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} "
+        f"| {c['p_num']}/{c['p_den']} | {c['r_num']}/{c['r_den']} |"
+    )
+
+
+def _mentions(entity: list[str]) -> str:
+    return " / ".join(_cell(m) for m in entity)
+
+
+def template_section(document: dict[str, Any]) -> list[str]:
+    """One document under the GTT metric: pairs with their fillers judged, then spurious and missed templates."""
+    micro = document["micro"]
+    lines = [
+        f"### {document['doc_id']}",
+        "",
+        f"Run status: {document['run_status'] or 'n/a'}. Correct {micro['p_num']} of {micro['p_den']} predicted "
+        f"fillers; found {micro['r_num']} of {micro['r_den']} gold fillers (incident types included).",
+        "",
+    ]
+    for pair in document["pairs"]:
+        pred_type, gold_type = pair["incident_type"]
+        lines += [f"**predicted #{pair['pred_index']} ({pred_type}) ↔ gold #{pair['gold_index']} ({gold_type})**", ""]
+        lines += [f"- {'✓' if f['correct'] else '✗'} {f['role']}: {_mentions(f['pred'])}" for f in pair["predicted"]]
+        lines += [f"- − missed {g['role']}: {_mentions(g['gold'])}" for g in pair["gold"] if not g["found"]]
+        lines.append("")
+    for item in document["spurious"]:
+        lines += [f"**spurious: predicted #{item['pred_index']} ({item['incident_type']})**", ""]
+        lines += [f"- + {f['role']}: {_mentions(f['pred'])}" for f in item["predicted"]]
+        lines.append("")
+    for item in document["missed"]:
+        lines += [f"**missed: gold #{item['gold_index']} ({item['incident_type']})**", ""]
+        lines += [f"- − {g['role']}: {_mentions(g['gold'])}" for g in item["gold"]]
+        lines.append("")
+    return lines
+
+
+def gtt_markdown(report: Report, comparison: Comparison | None = None) -> str:
+    run = report["run"]
+    prompt, schema = run.get("prompt") or {}, run.get("schema") or {}
+    source = (
+        f"prompt `{prompt.get('name')}` ({str(prompt.get('sha256'))[:12]}), schema `{schema.get('name')}` "
+        f"({str(schema.get('sha256'))[:12]}), model `{(run.get('endpoint') or {}).get('model')}`, "
+        f"run statuses {run['statuses']}"
+        if run.get("statuses") is not None
+        else "predictions from a template JSON file"
+    )
+    scores = report["gtt"]
+    lines = [
+        f"# Eval report: suite `{report['suite']}` (GTT template metric)",
+        "",
+        f"Predictions `{run['path']}`: {source}. Gold `{report['gold']}`; documents scored: "
+        f"{report['documents_scored']}; without predictions: {len(report['missing_from_run'])}.",
+        "",
+        "| slot | precision | recall | F1 | correct/predicted | found/gold |",
+        "|---|---|---|---|---|---|",
+        _slot_row("**micro**", scores["micro"]),
+        *(_slot_row(slot, counts) for slot, counts in scores["slots"].items()),
+        "",
+    ]
+    if comparison is not None:
+        lines += comparison_section(comparison)
+    lines += ["## Per document", "", "✓ correct, ✗ wrong, + spurious, − missed.", ""]
+    for document in report["documents"]:
+        if document["micro"]["p_den"] or document["micro"]["r_den"]:
+            lines += template_section(document)
+    return "\n".join(lines) + "\n"
+
+
 def to_markdown(report: Report, comparison: Comparison | None = None) -> str:
+    if report.get("profile") == "gtt":
+        return gtt_markdown(report, comparison)
     run = report["run"]
     prompt, schema = run.get("prompt") or {}, run.get("schema") or {}
     lines = [

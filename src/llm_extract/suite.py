@@ -1,4 +1,8 @@
-"""Eval suites: evals/<suite>/suite.toml names the documents, gold, schema, prompt, scoring and gate."""
+"""Eval suites: evals/<suite>/suite.toml names the documents, gold, schema, prompt, scoring and gate.
+
+Two scoring profiles: "fields" (our incident records, field by field, configured in the suite) and
+"gtt" (MUC-4-style templates scored by the published GTT metric, which has no settings).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from llm_extract.errors import LLMExtractError
 from llm_extract.resources import bundled_dir
@@ -25,6 +29,10 @@ class Gate:
     tolerance: float = 0.02
 
 
+Profile = Literal["fields", "gtt"]
+PROFILES: tuple[Profile, ...] = ("fields", "gtt")
+
+
 @dataclass(frozen=True)
 class Suite:
     name: str
@@ -34,11 +42,12 @@ class Suite:
     documents: Path
     gold_path: Path
     baseline_path: Path
-    scoring: ScoringConfig
+    scoring: ScoringConfig | None  # the "fields" profile's configuration; None for "gtt"
     gate: Gate
+    profile: Profile = "fields"
 
     def gold(self) -> dict[str, list[dict[str, Any]]]:
-        """doc_id -> gold incidents (the schema's list field), in file order."""
+        """doc_id -> gold incidents (the "fields" profile's gold), in file order."""
         gold: dict[str, list[dict[str, Any]]] = {}
         for number, line in enumerate(self.gold_path.read_text(encoding="utf-8").splitlines(), start=1):
             if not line.strip():
@@ -70,9 +79,16 @@ def load_suite(name_or_path: str | Path) -> Suite:
         raise SuiteError(f"no eval suite '{name_or_path}'; available: {', '.join(available_suites()) or 'none'}")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-        scoring = data["scoring"]
-        fields = tuple(FieldSpec(**spec) for spec in scoring.pop("fields"))
-        config = ScoringConfig(fields=fields, **scoring)
+        scoring = dict(data["scoring"])
+        profile = scoring.pop("profile", "fields")
+        if profile not in PROFILES:
+            raise SuiteError(f"{path}: unknown scoring profile '{profile}' (use one of: {', '.join(PROFILES)})")
+        config = None
+        if profile == "fields":
+            fields = tuple(FieldSpec(**spec) for spec in scoring.pop("fields"))
+            config = ScoringConfig(fields=fields, **scoring)
+        elif scoring:
+            raise SuiteError(f"{path}: the gtt profile takes no settings, got {', '.join(scoring)}")
         gate = Gate(**data.get("gate", {"thresholds": {}}))
         directory = path.parent
         return Suite(
@@ -85,6 +101,7 @@ def load_suite(name_or_path: str | Path) -> Suite:
             baseline_path=directory / data.get("baseline", "baseline.json"),
             scoring=config,
             gate=gate,
+            profile=profile,
         )
     except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
         raise SuiteError(f"{path}: malformed suite config ({type(exc).__name__}: {exc})") from exc

@@ -12,7 +12,7 @@ Faults:
   drop          closes the connection without answering
   garbage       200 with a body that is not JSON
   truncated     200 whose completion content is cut-off JSON
-  invalid       200 with valid JSON that violates the schema
+  invalid       200 with `invalid_answer`: valid JSON that violates the schema
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class FakeOpenAI:
         latency_s: float = 0.0,
         slow_s: float = 5.0,
         answer: str = DEFAULT_ANSWER,
+        invalid_answer: str = INVALID_ANSWER,
     ) -> None:
         self.script = list(script)
         unknown = [fault for fault in [*self.script, *(mix or {})] if fault not in FAULTS]
@@ -60,6 +61,7 @@ class FakeOpenAI:
         self.latency_s = latency_s
         self.slow_s = slow_s
         self.answer = answer
+        self.invalid_answer = invalid_answer
         self.served: Counter[str] = Counter()
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -142,7 +144,7 @@ class FakeOpenAI:
                 elif fault == "truncated":
                     self._send(200, json.dumps(fake.completion(fake.answer[: len(fake.answer) // 2])).encode())
                 elif fault == "invalid":
-                    self._send(200, json.dumps(fake.completion(INVALID_ANSWER)).encode())
+                    self._send(200, json.dumps(fake.completion(fake.invalid_answer)).encode())
                 else:
                     if fault == "slow":
                         time.sleep(fake.slow_s)
