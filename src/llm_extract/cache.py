@@ -1,7 +1,8 @@
 """A response cache: the same request to the same model with the same settings is answered from disk.
 
-Key: endpoint identity, model, sampling and re-ask settings, prompt hash, schema hash and the document
-text. Only finished answers (ok or invalid) are kept; transport errors are never cached.
+Key: endpoint identity, model, sampling and re-ask settings, what validation sees (the document text),
+prompt hash, schema hash and the document text. Only finished answers (ok or invalid) are kept;
+transport errors are never cached.
 """
 
 from __future__ import annotations
