@@ -137,13 +137,12 @@ def evaluate_templates(suite: Suite, path: Path, list_field: str, gold_path: Pat
             "not_in_gold": sorted(d for d in external if gtt.doc_key(d) not in known),
         }  # fmt: skip
     result = gtt.score_corpus(predictions, gold)
-    keyed = {gtt.doc_key(doc_id): templates for doc_id, templates in predictions.items()}
     statuses = run.statuses if external is None else {}
     metrics = {f"gtt.micro.{name}": round(getattr(result.micro, name), 4) for name in ("precision", "recall", "f1")}
     metrics |= {f"gtt.{slot}.f1": round(counts.f1, 4) for slot, counts in result.counts.items()}
     documents = []
     for document in result.documents:
-        detail = gtt.explain(document, keyed.get(gtt.doc_key(document.doc_id), []), gold[document.doc_id])
+        detail = gtt.explain(document)
         status = statuses.get(document.doc_id) or ("missing from run" if document.doc_id in result.missing else None)
         documents.append({**detail, "run_status": status})
     return {

@@ -27,7 +27,7 @@ import json
 import re
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -203,10 +203,12 @@ def _denominators(preds: Sequence[Template], golds: Sequence[Template]) -> dict[
 @dataclass
 class DocumentResult:
     doc_id: str
+    preds: Sequence[Template]
+    golds: Sequence[Template]
     pairing: list[int]  # for each predicted template, the gold index it is paired with, or -1
     counts: dict[str, SlotCounts]
     micro: SlotCounts
-    paired: list[tuple[int, int]] = field(default_factory=list)  # pairs whose types agree (they score)
+    paired: list[tuple[int, int]]  # pairs whose types agree (they score)
 
 
 def score_document(doc_id: str, preds: Sequence[Template], golds: Sequence[Template]) -> DocumentResult:
@@ -269,7 +271,7 @@ def score_document(doc_id: str, preds: Sequence[Template], golds: Sequence[Templ
     micro = SlotCounts()
     for cell in counts.values():
         micro.add(cell)
-    return DocumentResult(doc_id, best_pairing, counts, micro, paired)
+    return DocumentResult(doc_id, preds, golds, best_pairing, counts, micro, paired)
 
 
 @dataclass
@@ -377,8 +379,9 @@ def _checked(
     ]  # fmt: skip
 
 
-def explain(result: DocumentResult, preds: Sequence[Template], golds: Sequence[Template]) -> dict[str, Any]:
+def explain(result: DocumentResult) -> dict[str, Any]:
     """A document's scoring laid out for people: each pair's fillers marked right or wrong, and what was missed."""
+    preds, golds = result.preds, result.golds
 
     def judged(pred: Template, gold: Template | None) -> list[dict[str, Any]]:
         return _checked(pred, gold, lambda mine, theirs: _entity_matches(theirs, mine), ("pred", "correct"))
