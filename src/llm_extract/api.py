@@ -21,12 +21,14 @@ from typing import Any
 from llm_extract.cache import CachingExtractor, ResponseCache
 from llm_extract.config import Settings, load_settings
 from llm_extract.documents import Document, InputFailure, iter_inputs
+from llm_extract.errors import LLMExtractError
 from llm_extract.evaluate import Comparison, check_gate, evaluate_run
 from llm_extract.extract import ExtractionResult, Extractor, RecordExtractor, RetryPolicy, SamplingParams
 from llm_extract.prompts import PromptTemplate, load_prompt
 from llm_extract.provider import Endpoint, endpoint_identity, make_client, open_endpoint, planned_endpoint
 from llm_extract.report import to_markdown
 from llm_extract.requests import ExtractionRequest, build_request
+from llm_extract.review import write_review
 from llm_extract.runner import BatchRunner, RunObserver, RunStats
 from llm_extract.schema_loader import SchemaSpec, load_schema
 from llm_extract.store import RunStore, manifest_path_for, now_iso
@@ -50,6 +52,7 @@ def make_extractor(endpoint: Endpoint, settings: Settings) -> Extractor:
         prompt=load_prompt(settings.prompt_name),
         params=SamplingParams(endpoint.model, settings.temperature, settings.max_tokens, settings.seed, settings.mode),
         policy=RetryPolicy(settings.max_reasks, settings.max_retries, settings.backoff_initial, settings.backoff_max),
+        require_grounding=settings.require_grounding,
     )
 
 
@@ -228,3 +231,36 @@ def evaluate_suite(
     report_json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     report_md.write_text(to_markdown(report, comparison if previous is not None else None))
     return EvalOutcome(report, comparison, report_json, report_md, run)
+
+
+def _run_schema(run: Path, suite: Suite | None) -> SchemaSpec:
+    """The schema a stored run was made with: the suite's, else the one its manifest names."""
+    if suite is not None:
+        return load_schema(suite.schema)
+    manifest_path = manifest_path_for(run)
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    recorded = manifest.get("schema") or {}
+    for candidate in (recorded.get("path"), recorded.get("name")):
+        if candidate:
+            with contextlib.suppress(LLMExtractError):
+                return load_schema(candidate)
+    return load_schema(load_settings().schema_name)
+
+
+def review_run(
+    run: str | Path,
+    output: str | Path,
+    *,
+    documents: Iterable[str | Path] | None = None,
+    suite: str | Path | Suite | None = None,
+) -> dict[str, Any]:
+    """Write the self-contained HTML review page of a stored run (no model call).
+
+    Article texts come from `documents`, else the suite's documents, else the inputs the run's manifest
+    lists; with a `suite`, its gold is compared with the run as its scorer sees it."""
+    run = Path(run)
+    if not run.is_file():
+        raise LLMExtractError(f"no run at {run}: give the JSONL written by `llm-extract extract -o`")
+    loaded = suite if isinstance(suite, Suite) or suite is None else load_suite(suite)
+    paths = None if documents is None else [Path(p) for p in documents]
+    return write_review(run, Path(output), _run_schema(run, loaded), paths, loaded)

@@ -63,6 +63,8 @@ class CachingExtractor:
             "text": request.text_sha256,
             "published": request.document.published,
         }
+        if self.inner.require_grounding:  # only when set, so existing keys stay valid
+            material["require_grounding"] = True
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
     def is_cached(self, request: ExtractionRequest) -> bool:

@@ -139,6 +139,13 @@ def extract(
     concurrency: Annotated[int | None, typer.Option("-j", "--concurrency", help="Documents in flight")] = None,
     max_reasks: Annotated[int | None, typer.Option(help="Re-asks after a validation failure")] = None,
     max_retries: Annotated[int | None, typer.Option(help="Retries after 429/5xx/timeouts")] = None,
+    require_grounding: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-grounding",
+            help="Re-ask, then fail, when key values (evidence, site, actors) are not in the text",
+        ),
+    ] = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds per HTTP request")] = None,
     temperature: Annotated[float | None, typer.Option()] = None,
     max_tokens: Annotated[int | None, typer.Option()] = None,
@@ -156,6 +163,7 @@ def extract(
             config, base_url=base_url, model=model, api_key=api_key, mode=mode, schema_name=schema,
             prompt_name=prompt, concurrency=concurrency, max_reasks=max_reasks, max_retries=max_retries,
             request_timeout=timeout, temperature=temperature, max_tokens=max_tokens,
+            require_grounding=require_grounding,
         )  # fmt: skip
         if dry_run:
             _print_dry_run(api.dry_run(inputs, settings, limit))
@@ -210,6 +218,9 @@ def eval_command(
     prompt: PromptOpt = None,
     schema: Annotated[str | None, typer.Option(help="Schema variant to try (same field names as the suite's)")] = None,
     concurrency: ConcurrencyOpt = None,
+    require_grounding: Annotated[
+        bool | None, typer.Option("--require-grounding", help="Re-ask, then fail, when key values are not in the text")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Score a run against a suite's gold; extracts through the response cache unless --run is given."""
@@ -219,7 +230,7 @@ def eval_command(
         loaded = load_suite(suite)
         settings = load_settings(
             config, base_url=base_url, model=model, api_key=api_key, mode=mode, schema_name=schema or loaded.schema,
-            prompt_name=prompt or loaded.prompt, concurrency=concurrency,
+            prompt_name=prompt or loaded.prompt, concurrency=concurrency, require_grounding=require_grounding,
         )  # fmt: skip
         if gate and baseline is None:
             baseline = loaded.baseline_path
@@ -245,6 +256,31 @@ def eval_command(
         console.print(f"baseline updated: {loaded.baseline_path}")
     if not outcome.comparison.passed:
         raise typer.Exit(1)
+
+
+@app.command()
+def review(
+    run: Annotated[Path, typer.Argument(help="A stored run (JSONL from `extract` or `eval`)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The HTML page to write")] = Path("review.html"),
+    docs: Annotated[
+        list[Path] | None, typer.Option("--docs", help="Article files or folders (default: the run's own inputs)")
+    ] = None,
+    suite: Annotated[
+        str | None, typer.Option(help="Compare with this suite's gold (e.g. seeds); its documents are the texts")
+    ] = None,
+) -> None:
+    """Write one self-contained HTML page to check a run: highlighted evidence, incident cards, flags, gold diffs."""
+    try:
+        page = api.review_run(run, output, documents=docs, suite=suite)
+    except LLMExtractError as exc:
+        raise _fail(exc) from None
+    documents = page["documents"]
+    without_text = sum(1 for d in documents if d.text is None)
+    flagged = sum(1 for d in documents for card in d.cards if card.flags)
+    out.print(f"wrote {output}: {len(documents)} documents, {sum(len(d.cards) for d in documents)} records "
+              f"({flagged} flagged), {sum(len(d.spans) for d in documents)} highlighted values")  # fmt: skip
+    if without_text:
+        console.print(f"[yellow]{without_text} documents without their text[/]: give them with --docs")
 
 
 def _metrics_table(report: dict[str, Any]) -> Table:

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     # Reliability and throughput.
     concurrency: int = Field(1, ge=1, le=512, description="Documents in flight at once")
     max_reasks: int = Field(2, ge=0, le=10, description="Re-asks after a response fails validation")
+    require_grounding: bool = Field(
+        False, description="Re-ask, then fail, a document whose key values (evidence, site, actors) are not in its text"
+    )
     max_retries: int = Field(6, ge=0, le=50, description="Retries after a transport failure (429, 5xx, timeout)")
     request_timeout: float = Field(600.0, gt=0, description="Seconds before one HTTP request is abandoned")
     backoff_initial: float = Field(1.0, ge=0, description="First backoff in seconds, doubled each retry")

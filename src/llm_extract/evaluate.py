@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from llm_extract import gtt
+from llm_extract.annotate import generic_path
+from llm_extract.grounding import FOUND
 from llm_extract.scoring import Counts, DocumentScore, FieldResult, score
 from llm_extract.store import manifest_path_for, now_iso, read_records
 from llm_extract.suite import Gate, Suite
@@ -27,6 +30,32 @@ class RunPredictions:
     incidents: dict[str, list[dict[str, Any]]]
     statuses: dict[str, str]
     manifest: dict[str, Any] | None
+    grounding: dict[str, Any]
+
+
+def grounding_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """How many copied values the run located in their texts, overall and by field (from stored lines)."""
+    ok = [r for r in records if r["status"] == "ok"]
+    recorded = [r for r in ok if isinstance(r.get("grounding"), list)]
+    overall: Counter[str] = Counter()
+    by_field: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for record in recorded:
+        for span in record["grounding"]:
+            overall[span["status"]] += 1
+            by_field[generic_path(span["path"])][span["status"]] += 1
+
+    def rates(counts: Counter[str]) -> dict[str, Any]:
+        total = sum(counts.values())
+        found = sum(counts[status] for status in FOUND)
+        return {"values": total, **{s: counts[s] for s in (*FOUND, "not_found")},
+                "rate": round(found / total, 4) if total else None}  # fmt: skip
+
+    return {
+        "documents": len(recorded),
+        "documents_without": len(ok) - len(recorded),  # runs stored before grounding existed
+        **rates(overall),
+        "by_field": {path: rates(counts) for path, counts in sorted(by_field.items())},
+    }
 
 
 def load_run(path: Path, list_field: str) -> RunPredictions:
@@ -35,7 +64,7 @@ def load_run(path: Path, list_field: str) -> RunPredictions:
     statuses = {r["doc_id"]: r["status"] for r in records}
     manifest_path = manifest_path_for(path)
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
-    return RunPredictions(incidents, statuses, manifest)
+    return RunPredictions(incidents, statuses, manifest, grounding_summary(records))
 
 
 def _field_rows(results: list[FieldResult]) -> list[dict[str, Any]]:
@@ -86,7 +115,14 @@ def _run_section(run_path: Path, run: RunPredictions, gold_ids: set[str]) -> dic
         "schema": manifest.get("schema"),
         "statuses": {s: sum(1 for v in run.statuses.values() if v == s) for s in ("ok", "invalid", "error")},
         "not_in_gold": sorted(set(run.statuses) - gold_ids),
+        "grounding": run.grounding,
     }
+
+
+def grounding_metrics(run_section: dict[str, Any]) -> dict[str, float]:
+    """grounding.rate, when the run recorded grounding (a gate may track it like any metric)."""
+    rate = (run_section.get("grounding") or {}).get("rate")
+    return {} if rate is None else {"grounding.rate": rate}
 
 
 def evaluate_run(
@@ -103,14 +139,15 @@ def evaluate_run(
     run = load_run(run_path, list_field)
     gold = suite.gold() if gold_path is None else dataclasses.replace(suite, gold_path=gold_path).gold()
     result = score(config, gold, run.incidents)
+    run_section = _run_section(run_path, run, set(gold))
     return {
         "suite": suite.name,
         "profile": "fields",
         "scope": config.scope,
         "created_at": now_iso(),
-        "run": _run_section(run_path, run, set(gold)),
+        "run": run_section,
         "documents_scored": len(result.documents),
-        "metrics": metrics_of(result.incidents, result.micro, result.fields),
+        "metrics": metrics_of(result.incidents, result.micro, result.fields) | grounding_metrics(run_section),
         "incidents": result.incidents.as_dict(),
         "fields": {"micro": result.micro.as_dict(), "by_field": {p: c.as_dict() for p, c in result.fields.items()}},
         "documents": [_document_report(d, run.statuses.get(d.doc_id)) for d in result.documents],
@@ -140,6 +177,7 @@ def evaluate_templates(suite: Suite, path: Path, list_field: str, gold_path: Pat
     statuses = run.statuses if external is None else {}
     metrics = {f"gtt.micro.{name}": round(getattr(result.micro, name), 4) for name in ("precision", "recall", "f1")}
     metrics |= {f"gtt.{slot}.f1": round(counts.f1, 4) for slot, counts in result.counts.items()}
+    metrics |= grounding_metrics(run_section)
     documents = []
     for document in result.documents:
         detail = gtt.explain(document)

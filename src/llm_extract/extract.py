@@ -3,6 +3,9 @@
 A re-ask sends the original messages plus only the latest failed answer and its errors, so the
 context never grows with the number of attempts. Token usage is summed over every attempt.
 
+With `require_grounding`, an answer whose key values (the schema's KEY_FIELDS) do not occur in the text is
+re-asked like any invalid answer, naming the values, and reported as invalid if the re-asks run out.
+
 Validation sees the document: schemas get `{"source_text": <the document text>}` as pydantic's
 validation context, so a validator can insist that copied spans really occur in the text.
 """
@@ -19,6 +22,8 @@ import openai
 from instructor.core.exceptions import IncompleteOutputException, InstructorRetryException
 from pydantic import BaseModel, ValidationError
 
+from llm_extract.annotate import ungrounded_key_values
+from llm_extract.grounding import Span
 from llm_extract.prompts import Message, PromptTemplate
 from llm_extract.requests import ExtractionRequest
 from llm_extract.retry import root_cause, transport_retrying
@@ -106,6 +111,15 @@ def describe_failure(exc: BaseException) -> str:
     return f"- {type(exc).__name__}: {exc}"
 
 
+def describe_ungrounded(spans: list[Span]) -> str:
+    """The re-ask for values the model says it copied but that are not in the article."""
+    lines = [f"- {span.path}: {span.quote!r} is not in the article; copy the article's exact words, or use null/[]"
+             for span in spans[:MAX_ERRORS_SHOWN]]  # fmt: skip
+    if len(spans) > MAX_ERRORS_SHOWN:
+        lines.append(f"- ... and {len(spans) - MAX_ERRORS_SHOWN} more")
+    return "\n".join(lines)
+
+
 def _content(completion: Any) -> str | None:
     try:
         return completion.choices[0].message.content
@@ -135,12 +149,20 @@ class Extractor:
         prompt: PromptTemplate,
         params: SamplingParams,
         policy: RetryPolicy,
+        require_grounding: bool = False,
     ) -> None:
         self.client = client
         self.schema = schema
         self.prompt = prompt
         self.params = params
         self.policy = policy
+        self.require_grounding = require_grounding
+
+    def _ungrounded(self, data: dict[str, Any], text: str) -> list[Span]:
+        """With `require_grounding`, the schema's key values that do not occur in the text."""
+        if not self.require_grounding:
+            return []
+        return ungrounded_key_values(data.get(self.schema.list_field) or [], text, self.schema)
 
     async def aclose(self) -> None:
         """Close the HTTP client inside the event loop that used it (else its cleanup fails after the loop)."""
@@ -191,10 +213,15 @@ class Extractor:
                     failed_output, completion_usage = _content(exc.last_completion), exc.total_usage
                     problem = describe_failure(cause)
                 else:
-                    result.attempts += 1
-                    result.usage.add(getattr(completion, "usage", None))
-                    result.status, result.data, result.error = "ok", parsed.model_dump(mode="json"), None
-                    return result
+                    data = parsed.model_dump(mode="json")
+                    ungrounded = self._ungrounded(data, request.document.text)
+                    if not ungrounded:
+                        result.attempts += 1
+                        result.usage.add(getattr(completion, "usage", None))
+                        result.status, result.data, result.error = "ok", data, None
+                        return result
+                    failed_output, completion_usage = _content(completion), getattr(completion, "usage", None)
+                    problem = describe_ungrounded(ungrounded)
                 result.attempts += 1
                 result.usage.add(completion_usage)
                 result.status, result.error = "invalid", f"failed validation:\n{problem}"

@@ -69,6 +69,32 @@ def document_section(document: dict[str, Any]) -> list[str]:
     return lines
 
 
+def grounding_section(report: Report) -> list[str]:
+    """How many copied values were found in their texts, by field (from the run's stored grounding)."""
+    summary = report["run"].get("grounding")
+    if summary is None:
+        return []  # another system's predictions: nothing to ground
+    if not summary.get("values"):
+        without = summary.get("documents_without")
+        return ["## Grounding", "", f"Not recorded in this run ({without} documents stored without it).", ""]
+    lines = [
+        "## Grounding",
+        "",
+        f"{summary['rate']:.1%} of {summary['values']} copied values were found in their text "
+        f"({summary['exact']} exact, {summary['normalised']} after case/quote/space folding, "
+        f"{summary['fuzzy']} fuzzy, {summary['not_found']} not found).",
+        "",
+        "| field | values | exact | normalised | fuzzy | not found | rate |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for path, row in summary["by_field"].items():
+        lines.append(
+            f"| `{path}` | {row['values']} | {row['exact']} | {row['normalised']} | {row['fuzzy']} "
+            f"| {row['not_found']} | {row['rate']:.1%} |"
+        )
+    return [*lines, ""]
+
+
 def describe_change(old: float | None, new: float | None) -> str:
     """How a metric moved against the baseline: a signed difference, or that it is new or gone."""
     if old is not None and new is not None:
@@ -150,6 +176,7 @@ def gtt_markdown(report: Report, comparison: Comparison | None = None) -> str:
         *(_slot_row(slot, counts) for slot, counts in scores["slots"].items()),
         "",
     ]
+    lines += grounding_section(report)
     if comparison is not None:
         lines += comparison_section(comparison)
     lines += ["## Per document", "", "✓ correct, ✗ wrong, + spurious, − missed.", ""]
@@ -179,6 +206,7 @@ def to_markdown(report: Report, comparison: Comparison | None = None) -> str:
         *field_table(report),
         "",
     ]
+    lines += grounding_section(report)
     if comparison is not None:
         lines += comparison_section(comparison)
     lines += ["## Per document", "", "✓ correct, ½ partly right (lists), ✗ wrong, + spurious, − missed.", ""]

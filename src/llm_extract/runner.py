@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from llm_extract.annotate import annotate
 from llm_extract.documents import Document, Input, InputFailure
 from llm_extract.extract import ExtractionResult, RecordExtractor, Usage
 from llm_extract.requests import ExtractionRequest, build_request
@@ -114,10 +115,11 @@ class BatchRunner:
 
     def result_record(self, request: ExtractionRequest, result: ExtractionResult) -> Record:
         data = result.data or {}
+        items = data.get(self.schema.list_field) if result.status == "ok" else None
         record: Record = {
             "doc_id": request.doc_id,
             "status": result.status,
-            self.schema.list_field: data.get(self.schema.list_field) if result.status == "ok" else None,
+            self.schema.list_field: items,
             "error_kind": None if result.status == "ok" else ("validation" if result.status == "invalid" else "model"),
             "error": result.error,
             "usage": result.usage.as_dict(),
@@ -135,6 +137,8 @@ class BatchRunner:
             "schema": {"name": self.schema.name, "sha256": self.schema.sha256},
             "finished_at": now_iso(),
         }
+        if items is not None:
+            record.update(annotate(items, request.document, self.schema))
         if result.last_output is not None and result.status != "ok":
             record["last_output"] = result.last_output
         return record

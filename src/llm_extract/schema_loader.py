@@ -26,6 +26,10 @@ class SchemaSpec:
     response_model: type[BaseModel]
     sha256: str  # of the schema file: any change, validators included, is a new schema
     list_field: str  # the response model's list of records (e.g. 'incidents'): what one output line carries
+    # Paths within one record (scoring's syntax: 'a[].b'), declared by the schema module:
+    grounded_fields: tuple[str, ...] = ()  # GROUNDED_FIELDS: values copied from the text, located in it
+    key_fields: tuple[str, ...] = ()  # KEY_FIELDS: the grounded ones `require_grounding` insists on
+    normalized_fields: tuple[tuple[str, str], ...] = ()  # NORMALIZED_FIELDS: (path, normaliser) pairs
 
     @property
     def json_schema(self) -> dict[str, Any]:
@@ -48,7 +52,8 @@ def _resolve(name_or_path: str) -> Path:
 
 @cache
 def load_schema(name_or_path: str) -> SchemaSpec:
-    """Import the schema file: its RESPONSE_MODEL, and RECORDS_FIELD (default: the model's first field)."""
+    """Import the schema file: its RESPONSE_MODEL, RECORDS_FIELD (default: the model's first field), and
+    the optional GROUNDED_FIELDS, KEY_FIELDS and NORMALIZED_FIELDS that `annotate` reads."""
     path = _resolve(name_or_path)
     module_name = f"llm_extract_schema_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -69,6 +74,9 @@ def load_schema(name_or_path: str) -> SchemaSpec:
         response_model=model,
         sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
         list_field=list_field,
+        grounded_fields=tuple(getattr(module, "GROUNDED_FIELDS", ())),
+        key_fields=tuple(getattr(module, "KEY_FIELDS", ())),
+        normalized_fields=tuple(dict(getattr(module, "NORMALIZED_FIELDS", {})).items()),
     )
 
 
