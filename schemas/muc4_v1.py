@@ -95,3 +95,8 @@ class MUC4Extraction(Record):
 
 
 RESPONSE_MODEL = MUC4Extraction
+
+# Every filler is copied from the text: each is located in it (llm_extract.grounding) and all are key values,
+# though the validator above already refuses a filler that is not in the text whenever it sees the text.
+GROUNDED_FIELDS = tuple(f"{role}[]" for role in ROLES)
+KEY_FIELDS = GROUNDED_FIELDS

@@ -40,6 +40,13 @@ def test_transient_failures_are_retried_until_success() -> None:
     assert sum(fake.served.values()) == 6
 
 
+def test_body_cut_short_is_retried_as_a_transport_fault() -> None:
+    with FakeOpenAI(script=["cut_body", "ok"]) as fake:
+        result = run_one(fake)
+    assert result.status == "ok", result.error
+    assert result.transport_retries == 1 and fake.served["cut_body"] == 1
+
+
 def test_timeouts_are_retried() -> None:
     with FakeOpenAI(script=["slow", "ok"], slow_s=2.0) as fake:
         result = run_one(fake, request_timeout=0.5)

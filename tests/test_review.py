@@ -109,3 +109,20 @@ def test_page_renders_in_chromium_with_every_highlight_where_its_offsets_say(pag
         browser.close()
     assert all(url.startswith("file://") for url in requests), requests
     assert (ARTIFACTS / "review_seeds.png").stat().st_size > 10_000
+
+
+def test_review_of_a_stored_muc4_run_marks_templates_against_gold(tmp_path: Path) -> None:
+    """A run stored before grounding existed is grounded from its texts; the GTT scorer's verdicts are shown."""
+    run = ROOT / "evals" / "muc4" / "baseline_run.jsonl"
+    output = tmp_path / "muc4.html"
+    result = CliRunner().invoke(app, ["review", str(run), "-o", str(output), "--suite", "muc4"])
+    assert result.exit_code == 0, result.output
+    html = output.read_text()
+    data = {d["doc_id"]: d for d in embedded_data(html)}
+    assert len(data) == 200
+    document = data["TST1-MUC3-0002"]
+    for span in document["spans"]:
+        assert document["text"][span["start"] : span["end"]].lower() == span["quote"].strip().lower() or (
+            span["status"] != "exact"
+        )
+    assert "matches gold template 1" in html and "missed: gold template" in html and "is not in the article" in html

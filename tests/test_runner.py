@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from llm_extract.api import extract_batch
 from llm_extract.config import load_settings
-from llm_extract.store import RunStore, read_records
-from llm_extract.testing.fake_openai import FakeOpenAI
+from llm_extract.store import RunStore, manifest_path_for, read_records
+from llm_extract.testing.fake_openai import FAULTS, FakeOpenAI, fault_mix
 
 
 def write_docs(folder: Path, count: int) -> None:
@@ -51,6 +56,43 @@ def test_faulty_server_every_document_accounted_for_exactly_once(tmp_path: Path)
     assert manifest["status"] == "complete"
     assert manifest["counts"]["statuses"] == statuses
     assert manifest["counts"]["transport_retries"] == summary.stats.transport_retries
+
+
+STATUSES = ("ok", "invalid", "error")
+
+
+def requests_spent(record: dict) -> int:
+    """HTTP requests one document cost: each answer, each retry, and the last try of a transport failure."""
+    return record["attempts"] + record["transport_retries"] + (record["error_kind"] == "model")
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_thirty_percent_faults_every_document_accounted_and_totals_match(tmp_path: Path, seed: int) -> None:
+    docs = tmp_path / "docs"
+    write_docs(docs, 150)
+    output = tmp_path / "out.jsonl"
+    with FakeOpenAI(mix=fault_mix(0.3), seed=seed, slow_s=0.6) as fake:
+        settings = settings_for(fake, concurrency=16, max_retries=3, max_reasks=1, request_timeout=0.3)
+        summary = extract_batch([docs], output, settings)
+    records = lines(output)
+    assert sorted(r["doc_id"] for r in records) == [f"doc{i:03d}" for i in range(150)], "each once, none lost"
+    assert set(fake.served) == set(FAULTS), f"every fault served at least once: {fake.served}"
+    assert 0.2 < 1 - fake.served["ok"] / sum(fake.served.values()) < 0.4
+    for record in records:
+        if record["status"] == "ok":
+            assert record["error"] is None and record["error_kind"] is None
+        else:  # failed with its reason
+            assert record["error_kind"] == {"invalid": "validation", "error": "model"}[record["status"]]
+            assert record["error"]
+    assert sum(requests_spent(record) for record in records) == len(fake.requests), "no request unaccounted"
+    counts = json.loads(summary.manifest_path.read_text())["counts"]
+    assert counts["statuses"] == {status: sum(r["status"] == status for r in records) for status in STATUSES}
+    assert counts["processed"] == 150
+    assert counts["transport_retries"] == sum(r["transport_retries"] for r in records) > 0
+    assert counts["reasks"] == sum(r["reasks"] for r in records) > 0
+    assert counts["attempts"] == sum(r["attempts"] for r in records)
+    assert counts["backoff_s"] == pytest.approx(sum(r["backoff_s"] for r in records), abs=1e-6)
+    assert counts["backoff_s"] > 0
 
 
 def test_rerun_skips_done_documents_and_redoes_failed_ones(tmp_path: Path) -> None:
@@ -131,3 +173,60 @@ def test_a_second_run_on_the_same_output_is_refused(tmp_path: Path) -> None:
             RunStore(store.path).session(lambda r: True),
         ):
             pass
+
+
+def _wait_for_lines(path: Path, count: int, process: subprocess.Popen[bytes], timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_bytes().count(b"\n") >= count:
+            return
+        if process.poll() is not None:
+            raise AssertionError(f"the run ended (rc {process.returncode}) before {count} lines were written")
+        time.sleep(0.02)
+    raise AssertionError(f"fewer than {count} lines after {timeout_s} s")
+
+
+@pytest.mark.parametrize(
+    ("kill_after", "seed", "torn"), [(3, 1, False), (25, 2, True), (50, 3, False)], ids=["early", "mid-torn", "late"]
+)
+def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(
+    tmp_path: Path, kill_after: int, seed: int, torn: bool
+) -> None:
+    """The real CLI in a subprocess, killed with SIGKILL while documents are in flight, then rerun."""
+    docs = tmp_path / "docs"
+    write_docs(docs, 60)
+    output = tmp_path / "out.jsonl"
+    cli = Path(sys.executable).with_name("llm-extract")
+    command = [str(cli), "extract", str(docs), "-o", str(output), "-j", "4", "--model", "fake", "--max-retries", "8"]
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("LLM_EXTRACT_", "OPENAI_"))}
+    env.update(LLM_EXTRACT_BACKOFF_INITIAL="0.001", LLM_EXTRACT_BACKOFF_MAX="0.01", LLM_EXTRACT_CACHE_DIR=str(tmp_path))
+    mix = {"ok": 0.8, "rate_limit": 0.1, "server_error": 0.1}  # transient faults keep retries in flight too
+    with FakeOpenAI(mix=mix, seed=seed, latency_s=0.1) as fake:
+        command += ["--base-url", fake.base_url]
+        process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            _wait_for_lines(output, kill_after, process)
+            process.send_signal(signal.SIGKILL)
+        finally:
+            process.wait(timeout=30)
+        assert process.returncode == -signal.SIGKILL
+        if torn:
+            with output.open("ab") as handle:
+                handle.write(b'{"doc_id": "doc0')  # as if the kill had landed inside a write
+        killed_lines = output.read_bytes().count(b"\n")
+        assert kill_after <= killed_lines < 60, "the kill must land mid-run"
+        assert json.loads(manifest_path_for(output).read_text())["status"] == "running"
+        survivors, _ = read_records(output)
+        done_before = {record["doc_id"] for record in survivors if record["status"] == "ok"}
+        rerun = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, timeout=300, check=False)
+        assert rerun.returncode == 0, rerun.stderr.decode()[-2000:]
+    raw = output.read_bytes()
+    assert raw.endswith(b"\n")
+    records = [json.loads(line) for line in raw.splitlines()]  # every line parses: nothing torn is left
+    ids = [record["doc_id"] for record in records]
+    assert sorted(ids) == [f"doc{i:03d}" for i in range(60)], "one line per document, none lost, none twice"
+    assert all(record["status"] == "ok" for record in records), [r["error"] for r in records if r["error"]]
+    manifest = json.loads(manifest_path_for(output).read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["counts"]["resumed"] == len(done_before)
+    assert manifest["counts"]["processed"] == 60 - len(done_before)

@@ -1,6 +1,7 @@
 """llm-extract: news articles in, validated and verifiable incident records out."""
 
-from llm_extract.api import RunSummary, dry_run, extract_batch, extract_text, make_extractor
+from llm_extract.annotate import annotate
+from llm_extract.api import RunSummary, dry_run, extract_batch, extract_text, make_extractor, review_run
 from llm_extract.config import Settings, load_settings
 from llm_extract.documents import Document, InputFailure, iter_inputs
 from llm_extract.extract import ExtractionResult, Extractor
@@ -14,6 +15,7 @@ __all__ = [
     "InputFailure",
     "RunSummary",
     "Settings",
+    "annotate",
     "dry_run",
     "extract_batch",
     "extract_text",
@@ -22,4 +24,5 @@ __all__ = [
     "load_schema",
     "load_settings",
     "make_extractor",
+    "review_run",
 ]

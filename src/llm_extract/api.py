@@ -24,6 +24,8 @@ from llm_extract.documents import Document, InputFailure, iter_inputs
 from llm_extract.errors import LLMExtractError
 from llm_extract.evaluate import Comparison, check_gate, evaluate_run
 from llm_extract.extract import ExtractionResult, Extractor, RecordExtractor, RetryPolicy, SamplingParams
+from llm_extract.fusion import Fusion, FusionConfig, fuse, source_incidents
+from llm_extract.incidents import SourceIncident
 from llm_extract.prompts import PromptTemplate, load_prompt
 from llm_extract.provider import Endpoint, endpoint_identity, make_client, open_endpoint, planned_endpoint
 from llm_extract.report import to_markdown
@@ -31,7 +33,7 @@ from llm_extract.requests import ExtractionRequest, build_request
 from llm_extract.review import write_review
 from llm_extract.runner import BatchRunner, RunObserver, RunStats
 from llm_extract.schema_loader import SchemaSpec, load_schema
-from llm_extract.store import RunStore, manifest_path_for, now_iso
+from llm_extract.store import RunStore, manifest_path_for, now_iso, read_records
 from llm_extract.suite import Suite, SuiteError, load_suite
 
 Progress = Callable[[str], None]
@@ -264,3 +266,31 @@ def review_run(
     loaded = suite if isinstance(suite, Suite) or suite is None else load_suite(suite)
     paths = None if documents is None else [Path(p) for p in documents]
     return write_review(run, Path(output), _run_schema(run, loaded), paths, loaded)
+
+
+@dataclass
+class FuseSummary:
+    fusion: Fusion
+    output: Path | None
+    not_ok: list[str]  # documents of the runs that ended invalid or error: nothing of theirs is fused
+
+
+def fuse_runs(
+    runs: Iterable[str | Path], output: str | Path | None = None, config: FusionConfig | None = None
+) -> FuseSummary:
+    """Group the incidents of stored runs that report the same real-world event into canonical events
+    (llm_extract.fusion), and write them to `output` as JSONL, one event a line. No model call."""
+    reports: list[SourceIncident] = []
+    not_ok: list[str] = []
+    for run in map(Path, runs):
+        if not run.is_file():
+            raise LLMExtractError(f"no run at {run}: give the JSONL written by `llm-extract extract -o`")
+        found, skipped = source_incidents(read_records(run)[0], str(run))
+        reports += found
+        not_ok += skipped
+    fusion = fuse(reports, config)
+    if output is not None:
+        output = Path(output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text("".join(json.dumps(event, ensure_ascii=False) + "\n" for event in fusion.events))
+    return FuseSummary(fusion, output, not_ok)

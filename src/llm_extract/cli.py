@@ -10,12 +10,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from llm_extract import api
 from llm_extract.config import load_settings
 from llm_extract.errors import LLMExtractError
+from llm_extract.fusion import FusionConfig
 from llm_extract.report import describe_change
 from llm_extract.store import Record
 
@@ -243,6 +245,11 @@ def eval_command(
         raise _fail(exc) from None
     report = outcome.report
     out.print(_metrics_table(report))
+    fusion = report.get("fusion")
+    if fusion and "skipped" not in fusion:
+        parts = [f"{name} pairwise F1 {fusion[key]['pairwise']['f1']:.3f}, B-cubed F1 {fusion[key]['bcubed']['f1']:.3f}"
+                 for name, key in (("alone", "gold"), ("end to end", "e2e"))]  # fmt: skip
+        out.print("fusion against the gold clusters: " + "; ".join(parts))
     if baseline is not None:
         for name, old, new in outcome.comparison.moved:
             out.print(f"  moved: {name}: {old} -> {new} ({describe_change(old, new)})")
@@ -281,6 +288,78 @@ def review(
               f"({flagged} flagged), {sum(len(d.spans) for d in documents)} highlighted values")  # fmt: skip
     if without_text:
         console.print(f"[yellow]{without_text} documents without their text[/]: give them with --docs")
+
+
+@app.command("fuse")
+def fuse_command(
+    runs: Annotated[list[Path], typer.Argument(help="Stored runs (JSONL from `extract` or `eval`)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The events, one JSON line each")] = Path(
+        "events.jsonl"
+    ),
+    threshold: Annotated[
+        float, typer.Option(help="Evidence two reports need to be one event (the table in llm_extract.fusion)")
+    ] = FusionConfig.threshold,
+    date_slack: Annotated[
+        int, typer.Option(help="Days apart two reports' dates may still be one event")
+    ] = FusionConfig.date_slack_days,
+) -> None:
+    """Group incidents that different articles report of the same attack into one event each, with their
+    sources, the value of each field with the reports that support it, and the conflicts (no model call)."""
+    try:
+        summary = api.fuse_runs(runs, output, FusionConfig(threshold=threshold, date_slack_days=date_slack))
+    except LLMExtractError as exc:
+        raise _fail(exc) from None
+    events, stats = summary.fusion.events, summary.fusion.stats
+    shown = sorted(events, key=lambda event: -len(event["sources"]))[:TABLE_ROWS_MAX]  # stable: date order kept
+    out.print(_events_table(shown, len(events)))
+    for event in shown:
+        for conflict in event["conflicts"]:
+            said = "; ".join(f"{_shown(v['value'])} ({', '.join(v['sources'])})" for v in conflict["values"])
+            line = f"{conflict['field']}: {said} -> reported {_shown(conflict['reported'])}"
+            out.print(f"  {event['event_id']} {escape(line)}", highlight=False)
+    if summary.not_ok:
+        console.print(f"[yellow]{len(summary.not_ok)} documents not ok[/] (invalid or error): nothing of theirs fused")
+    console.print(
+        f"{stats['reports']} incidents from {stats['articles']} articles -> {stats['events']} events "
+        f"({stats['multi_report_events']} reported by several articles, {stats['events_with_conflicts']} with "
+        f"conflicts, {stats['borderline_events']} borderline); {stats['candidate_pairs']:,} of {stats['all_pairs']:,} "
+        f"pairs compared, {stats['seconds']:.2f} s -> {output}"
+    )
+
+
+def _shown(value: Any) -> str:
+    """A field value in a few characters: ranges as '0', '≥1', '1-5'; periods as their days; lists joined."""
+    if isinstance(value, dict) and {"min", "max"} <= value.keys():
+        low, high = value["min"], value["max"]
+        return str(low) if low == high else f"≥{low or 0}" if high is None else f"{low or 0}-{high}"
+    if isinstance(value, dict) and "start" in value:
+        return value["start"] if value["start"] == value["end"] else f"{value['start']}..{value['end']}"
+    if isinstance(value, list):
+        return ", ".join(_shown(item) for item in value) or "none"
+    return "∅" if value is None else str(value)
+
+
+def _events_table(events: list[dict[str, Any]], total: int) -> Table:
+    table = Table(title="Fused events")
+    for column in ("event", "date", "place", "type", "reports", "articles", "conflicts"):
+        table.add_column(column, justify="right" if column in {"reports", "articles"} else "left", overflow="fold")
+    for event in events:
+        record = event["record"]
+        location = record["location"]
+        place = ", ".join(str(v) for v in (location["site"] or location["town"] or location["region"],
+                                              location["country"]) if v)  # fmt: skip
+        table.add_row(
+            event["event_id"] + (" [yellow](borderline)[/]" if event["borderline"] else ""),
+            _shown(record["date"]),
+            escape(place) or "∅",
+            str(record["sub_event_type"]),
+            str(len(event["sources"])),
+            str(len(event["articles"])),
+            escape(", ".join(conflict["field"] for conflict in event["conflicts"])),
+        )
+    if total > len(events):
+        table.caption = f"the {len(events)} events with most reports of {total}"
+    return table
 
 
 def _metrics_table(report: dict[str, Any]) -> Table:

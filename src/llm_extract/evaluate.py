@@ -1,4 +1,5 @@
-"""Evaluate a run against a suite's gold: scores, per-document diffs, and the baseline gate.
+"""Evaluate a run against a suite's gold: scores, per-document diffs, fusion against gold clusters, and the
+baseline gate.
 
 Scoring reads stored records only; it never calls a model. Extraction for an eval goes through the
 response cache, so re-running with an unchanged prompt, schema and model costs no model call.
@@ -15,8 +16,11 @@ from typing import Any
 
 from llm_extract import gtt
 from llm_extract.annotate import generic_path
+from llm_extract.clustering import clustering_scores
+from llm_extract.fusion import fuse, source_incident, source_incidents
 from llm_extract.grounding import FOUND
-from llm_extract.scoring import Counts, DocumentScore, FieldResult, score
+from llm_extract.incidents import SourceIncident
+from llm_extract.scoring import Counts, DocumentScore, FieldResult, Score, ScoringConfig, in_scope, score
 from llm_extract.store import manifest_path_for, now_iso, read_records
 from llm_extract.suite import Gate, Suite
 
@@ -125,6 +129,93 @@ def grounding_metrics(run_section: dict[str, Any]) -> dict[str, float]:
     return {} if rate is None else {"grounding.rate": rate}
 
 
+def _is_range(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"range"}
+
+
+def gold_reading(value: Any) -> Any:
+    """A gold value as a perfect extractor would give it: the first listed alternative (the reading the
+    labeller codes first, null included), the low end of a number range; list fields item by item."""
+    if _is_range(value):
+        return value["range"][0]
+    if isinstance(value, dict):
+        return {key: gold_reading(item) for key, item in value.items() if key not in {"id", "optional"}}
+    if not isinstance(value, list):
+        return value
+    if value and all(isinstance(item, list) or (isinstance(item, dict) and not _is_range(item)) for item in value):
+        return [gold_reading(item) for item in value]  # a list field (weapons; claimed_by's alias lists)
+    return gold_reading(value[0]) if value else []
+
+
+def _fusion_part(reports: list[SourceIncident], gold_event: dict[str, str]) -> dict[str, Any]:
+    """Fuse the reports and score the predicted events against the gold events of the same reports."""
+    fusion = fuse(reports)
+    predicted = {member: number for number, members in enumerate(fusion.clusters) for member in members}
+    return {
+        "items": len(reports),
+        "gold_events": len(set(gold_event.values())),
+        "predicted_events": len(fusion.clusters),
+        **clustering_scores(predicted, gold_event),
+        "events": fusion.clusters,
+    }
+
+
+def fusion_scores(
+    suite: Suite, config: ScoringConfig, gold: dict[str, list[dict[str, Any]]], result: Score, run_path: Path
+) -> dict[str, Any] | None:
+    """Fusion scored against the suite's gold clusters: of the gold incidents themselves (fusion alone), and
+    of the run's extracted incidents (end to end), each extracted incident standing for the gold incident
+    the scorer aligned it with (an unaligned one is an event of its own). None when the suite has no clusters."""
+    if suite.clusters_path is None:
+        return None
+    if not suite.clusters_path.is_file():
+        return {"skipped": f"no clusters file at {suite.clusters_path}"}
+    clusters = suite.gold_clusters()
+    scored = {g.get("id") for items in gold.values() for g in items if in_scope(config, g, is_gold=True)}
+    known = {g.get("id") for items in gold.values() for g in items}
+    unclustered, unknown = sorted(map(str, scored - clusters.keys())), sorted(clusters.keys() - known)
+    if unclustered or unknown:
+        return {"skipped": f"{suite.clusters_path} does not match the gold: not clustered {unclustered}, "
+                           f"not in the gold {unknown}; give every gold incident one event"}  # fmt: skip
+    alone = [
+        source_incident(g["id"], doc_id, position, gold_reading(g))
+        for doc_id, items in gold.items()
+        for position, g in enumerate(items)
+        if g["id"] in scored
+    ]
+    aligned = {f"{d.doc_id}#{pair.pred_index}": pair.gold_id for d in result.documents for pair in d.pairs}
+    records = [record for record in read_records(run_path)[0] if record["doc_id"] in gold]
+    extracted = [
+        report
+        for report in source_incidents(records, str(run_path))[0]
+        if in_scope(config, report.incident, is_gold=False)
+    ]
+
+    def gold_event(report_id: str) -> str:
+        gold_id = aligned.get(report_id)
+        return clusters[gold_id] if gold_id is not None else f"unaligned {report_id}"
+
+    end_to_end = _fusion_part(extracted, {report.id: gold_event(report.id) for report in extracted})
+    end_to_end["aligned"] = {report.id: aligned.get(report.id) for report in extracted}
+    return {
+        "clusters": suite.clusters_path.name,  # in the suite's folder
+        "gold": _fusion_part(alone, {report.id: clusters[report.id] for report in alone}),
+        "e2e": end_to_end,
+    }
+
+
+def fusion_metrics(section: dict[str, Any] | None) -> dict[str, float]:
+    """fusion.{gold,e2e}.{pairwise,bcubed}.{precision,recall,f1}, when the suite scores fusion."""
+    if not section or "skipped" in section:
+        return {}
+    return {
+        f"fusion.{part}.{measure}.{name}": section[part][measure][name]
+        for part in ("gold", "e2e")
+        for measure in ("pairwise", "bcubed")
+        for name in ("precision", "recall", "f1")
+    }
+
+
 def evaluate_run(
     suite: Suite, run_path: Path, list_field: str, scope: str | None = None, gold_path: Path | None = None
 ) -> Report:
@@ -140,18 +231,24 @@ def evaluate_run(
     gold = suite.gold() if gold_path is None else dataclasses.replace(suite, gold_path=gold_path).gold()
     result = score(config, gold, run.incidents)
     run_section = _run_section(run_path, run, set(gold))
-    return {
+    fusion = fusion_scores(suite, config, gold, result, run_path)
+    report = {
         "suite": suite.name,
         "profile": "fields",
         "scope": config.scope,
         "created_at": now_iso(),
         "run": run_section,
         "documents_scored": len(result.documents),
-        "metrics": metrics_of(result.incidents, result.micro, result.fields) | grounding_metrics(run_section),
+        "metrics": metrics_of(result.incidents, result.micro, result.fields)
+        | grounding_metrics(run_section)
+        | fusion_metrics(fusion),
         "incidents": result.incidents.as_dict(),
         "fields": {"micro": result.micro.as_dict(), "by_field": {p: c.as_dict() for p, c in result.fields.items()}},
         "documents": [_document_report(d, run.statuses.get(d.doc_id)) for d in result.documents],
     }
+    if fusion is not None:
+        report["fusion"] = fusion
+    return report
 
 
 def evaluate_templates(suite: Suite, path: Path, list_field: str, gold_path: Path | None = None) -> Report:

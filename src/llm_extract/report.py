@@ -95,6 +95,50 @@ def grounding_section(report: Report) -> list[str]:
     return [*lines, ""]
 
 
+def _events_list(events: list[list[str]], label: dict[str, str | None] | None = None) -> list[str]:
+    merged = [members for members in events if len(members) > 1]
+    if not merged:
+        return ["- none"]
+    if label is None:
+        return ["- " + ", ".join(members) for members in merged]
+    return [
+        "- " + ", ".join(f"{member} ({label.get(member) or 'unaligned'})" for member in members) for members in merged
+    ]
+
+
+def fusion_section(report: Report) -> list[str]:
+    """Fusion scored against the suite's gold clusters: on gold incidents alone, and end to end."""
+    section = report.get("fusion")
+    if section is None:
+        return []
+    lines = ["## Fusion (cross-article)", ""]
+    if "skipped" in section:
+        return [*lines, f"Not scored: {section['skipped']}.", ""]
+    lines += [
+        f"Reports of one real-world event in different articles, grouped by `llm-extract fuse` and scored against "
+        f"the suite's gold clusters (`{section['clusters']}`). Fusion alone fuses the gold incidents themselves (their "
+        "first listed reading); end to end fuses the extracted incidents, each standing for the gold incident the "
+        "scorer aligned it with (an unaligned one is an event of its own).",
+        "",
+        "| fused | items | gold events | predicted events | pairs P | pairs R | pairs F1 | B³ P | B³ R | B³ F1 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, key in (("fusion alone (gold incidents)", "gold"), ("end to end (extracted incidents)", "e2e")):
+        part = section[key]
+        scores = [part["pairwise"][n] for n in ("precision", "recall", "f1")]
+        scores += [part["bcubed"][n] for n in ("precision", "recall", "f1")]
+        lines.append(f"| {name} | {part['items']} | {part['gold_events']} | {part['predicted_events']} | "
+                     + " | ".join(f"{value:.3f}" for value in scores) + " |")  # fmt: skip
+    lines += ["", "Events of more than one report, fusing the gold incidents:", ""]
+    lines += _events_list(section["gold"]["events"])
+    lines += [
+        "",
+        "Events of more than one report, end to end (each report with the gold incident it was aligned with):",
+    ]
+    lines += ["", *_events_list(section["e2e"]["events"], section["e2e"]["aligned"]), ""]
+    return lines
+
+
 def describe_change(old: float | None, new: float | None) -> str:
     """How a metric moved against the baseline: a signed difference, or that it is new or gone."""
     if old is not None and new is not None:
@@ -207,6 +251,7 @@ def to_markdown(report: Report, comparison: Comparison | None = None) -> str:
         "",
     ]
     lines += grounding_section(report)
+    lines += fusion_section(report)
     if comparison is not None:
         lines += comparison_section(comparison)
     lines += ["## Per document", "", "✓ correct, ½ partly right (lists), ✗ wrong, + spurious, − missed.", ""]

@@ -153,7 +153,8 @@ def normalise_name(text: str) -> str:
     return re.sub(r"^the ", "", text)
 
 
-def _as_date(value: Any) -> dt.date | None:
+def as_date(value: Any) -> dt.date | None:
+    """A date, or an ISO date string (read by its first 10 characters) as one; None otherwise."""
     if isinstance(value, dt.date):
         return value
     try:
@@ -178,7 +179,7 @@ def value_matches(kind: FieldKind, gold: Any, pred: Any, fuzzy_threshold: float,
             return isinstance(pred, int | float) and low <= pred <= high
         return pred == gold
     if kind == "date":
-        g, p = _as_date(gold), _as_date(pred)
+        g, p = as_date(gold), as_date(pred)
         if g is None or p is None:
             return False
         if precision == "year":

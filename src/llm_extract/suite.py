@@ -45,6 +45,7 @@ class Suite:
     scoring: ScoringConfig | None  # the "fields" profile's configuration; None for "gtt"
     gate: Gate
     profile: Profile = "fields"
+    clusters_path: Path | None = None  # gold clusters: which gold incidents are the same real-world event
 
     def gold(self) -> dict[str, list[dict[str, Any]]]:
         """doc_id -> gold incidents (the "fields" profile's gold), in file order."""
@@ -58,6 +59,29 @@ class Suite:
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise SuiteError(f"{self.gold_path}:{number}: not a gold record ({exc})") from exc
         return gold
+
+    def gold_clusters(self) -> dict[str, str]:
+        """Gold incident id -> its event's label, from the clusters file (one JSON line per event:
+        {"event": label, "incidents": [gold ids]}); empty when the suite has none."""
+        if self.clusters_path is None or not self.clusters_path.is_file():
+            return {}
+        clusters: dict[str, str] = {}
+        for number, line in enumerate(self.clusters_path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            where = f"{self.clusters_path}:{number}"
+            try:
+                record = json.loads(line)
+                label, members = str(record["event"]), [str(item) for item in record["incidents"]]
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise SuiteError(f'{where}: not a cluster line {{"event": ..., "incidents": [...]}} ({exc})') from exc
+            if label in clusters.values():
+                raise SuiteError(f"{where}: event label '{label}' is used twice: give each event its own")
+            for member in members:
+                if member in clusters:
+                    raise SuiteError(f"{where}: gold incident {member} is already in event '{clusters[member]}'")
+                clusters[member] = label
+        return clusters
 
 
 def _suites_root() -> Path:
@@ -102,6 +126,7 @@ def load_suite(name_or_path: str | Path) -> Suite:
             scoring=config,
             gate=gate,
             profile=profile,
+            clusters_path=directory / data["clusters"] if "clusters" in data else None,
         )
     except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
         raise SuiteError(f"{path}: malformed suite config ({type(exc).__name__}: {exc})") from exc

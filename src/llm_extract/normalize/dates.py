@@ -73,7 +73,8 @@ def find_dateline(text: str) -> Anchor | None:
     return None
 
 
-def _period_range(day: dt.date, precision: Precision) -> tuple[dt.date, dt.date]:
+def period_range(day: dt.date, precision: Precision) -> tuple[dt.date, dt.date]:
+    """The first and last day of the ISO week, month or year that holds `day` (the day itself otherwise)."""
     if precision == "week":
         monday = day - dt.timedelta(days=day.weekday())
         return monday, monday + dt.timedelta(days=6)
@@ -100,7 +101,7 @@ def _parse(phrase: str, base: dt.datetime) -> tuple[dt.date, Precision, str] | N
 
 
 def _period(parsed: tuple[dt.date, Precision, str] | None) -> tuple[dt.date, dt.date, Precision] | None:
-    return None if parsed is None else (*_period_range(parsed[0], parsed[1]), parsed[1])
+    return None if parsed is None else (*period_range(parsed[0], parsed[1]), parsed[1])
 
 
 def _named_weekday(words: str) -> int | None:
@@ -136,7 +137,7 @@ def resolve_date(phrase: str | None, anchor: Anchor | None) -> dict[str, Any]:
         same_weekday = _named_weekday(words) == anchor.date.weekday() and not _EARLIER.search(words)
         if precision == "day" and same_weekday and day < anchor.date:
             day = anchor.date  # dateparser reads a bare weekday as last week's; news means the latest one
-        start, end = _period_range(day, precision)
+        start, end = period_range(day, precision)
         result["reason"] = f"relative to the {anchor.source} date {anchor.date.isoformat()}"
     result.update(start=start.isoformat(), end=end.isoformat(), precision=precision, status="resolved")
     return result

@@ -11,6 +11,7 @@ Faults:
   slow          sleeps `slow_s` seconds, then answers ok (past a short client timeout)
   drop          closes the connection without answering
   garbage       200 with a body that is not JSON
+  cut_body      200 whose body stops halfway, then the connection closes (Content-Length promised more)
   truncated     200 whose completion content is cut-off JSON
   invalid       200 with `invalid_answer`: valid JSON that violates the schema
 """
@@ -28,11 +29,25 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 FAULTS = (
-    "ok", "rate_limit", "rate_limit_bare", "server_error", "unavailable", "slow", "drop", "garbage", "truncated",
-    "invalid",
+    "ok", "rate_limit", "rate_limit_bare", "server_error", "unavailable", "slow", "drop", "garbage", "cut_body",
+    "truncated", "invalid",
 )  # fmt: skip
 DEFAULT_ANSWER = json.dumps({"attacks": [], "incidents": []})  # schema-valid for incident_v1
 INVALID_ANSWER = json.dumps({"incidents": [{"role": "protagonist"}]})
+
+
+def fault_mix(rate: float) -> dict[str, float]:
+    """`rate` of requests faulty, spread evenly over every fault; the rest answered ok."""
+    faults = [fault for fault in FAULTS if fault != "ok"]
+    return {"ok": 1.0 - rate, **{fault: rate / len(faults) for fault in faults}}
+
+
+class _Server(ThreadingHTTPServer):
+    """The stdlib's listen backlog of 5 refuses connections at high concurrency before any request is read:
+    faults nobody injected, which would also cap throughput benchmarks."""
+
+    request_queue_size = 1024
+    daemon_threads = True
 
 
 class FakeOpenAI:
@@ -65,8 +80,7 @@ class FakeOpenAI:
         self.served: Counter[str] = Counter()
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -141,6 +155,16 @@ class FakeOpenAI:
                     self.close_connection = True
                 elif fault == "garbage":
                     self._send(200, b"<html>502 Bad Gateway</html> not json")
+                elif fault == "cut_body":
+                    body = json.dumps(fake.completion(fake.answer)).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
                 elif fault == "truncated":
                     self._send(200, json.dumps(fake.completion(fake.answer[: len(fake.answer) // 2])).encode())
                 elif fault == "invalid":
