@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+import pytest
+
+from llm_extract.api import extract_batch
+from llm_extract.config import load_settings
 from llm_extract.documents import Document, InputFailure, iter_inputs
+from llm_extract.store import read_records
+from llm_extract.testing.fake_openai import FakeOpenAI
 
 
 def _by_id(paths: list[Path]) -> dict[str, Document | InputFailure]:
@@ -72,3 +79,64 @@ def test_invalid_utf8_that_is_not_latin1_text_is_refused(tmp_path: Path) -> None
     (tmp_path / "junk.txt").write_bytes(b"abc \x81\x8d\x8f\x90 def")
     (item,) = iter_inputs([tmp_path / "junk.txt"])
     assert isinstance(item, InputFailure) and "not UTF-8" in item.reason
+
+
+def test_unreadable_file_in_a_folder_is_a_failure_naming_it(tmp_path: Path) -> None:
+    """A dangling symlink fails to read for every user, root included (root reads through chmod 000)."""
+    (tmp_path / "good.txt").write_text("Strike on a depot.")
+    (tmp_path / "gone.txt").symlink_to(tmp_path / "deleted-target.txt")
+    items = _by_id([tmp_path])
+    assert isinstance(items["good"], Document)
+    gone = items["gone"]
+    assert isinstance(gone, InputFailure) and gone.origin.endswith("gone.txt")
+    assert gone.reason == "cannot read file: No such file or directory"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode; see the dangling-symlink test")
+def test_file_without_read_permission_is_a_failure_naming_it(tmp_path: Path) -> None:
+    locked = tmp_path / "locked.txt"
+    locked.write_text("Secret article.")
+    locked.chmod(0)
+    try:
+        (item,) = iter_inputs([tmp_path])
+    finally:
+        locked.chmod(0o644)
+    assert isinstance(item, InputFailure) and item.id == "locked"
+    assert item.reason == "cannot read file: Permission denied"
+
+
+def test_bad_inputs_each_get_an_error_line_with_their_reason(tmp_path: Path) -> None:
+    """Through the whole batch: each bad input is one output line, status error, error_kind input, its reason."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.txt").write_text("Two drones struck a base.")
+    (docs / "empty.txt").write_text("")
+    (docs / "blank.txt").write_text(" \n\t ")
+    (docs / "binary.txt").write_bytes(b"\x7fELF\x02\x01\x01\x00\x00\x00")
+    (docs / "junk.txt").write_bytes(b"abc \x81\x8d\x8f\x90 def")
+    (docs / "latin1.txt").write_bytes("Attaque à Mossoul, café détruit.".encode("latin-1"))
+    (docs / "gone.txt").symlink_to(docs / "nowhere.txt")
+    (docs / "lines.jsonl").write_text('{"id": "good", "text": "again"}\n{broken\n{"id": "j1"}\n')
+    output = tmp_path / "out.jsonl"
+    with FakeOpenAI() as fake:
+        settings = load_settings(base_url=fake.base_url, model="fake")
+        extract_batch([docs], output, settings)
+        assert len(fake.requests) == 2, "only the readable articles are sent"
+    records = {record["doc_id"]: record for record in read_records(output)[0]}
+    expected = {
+        "empty": "empty document (no text)",
+        "blank": "empty document (no text)",
+        "binary": "binary file (contains NUL bytes), not text",
+        "junk": "not UTF-8 text (invalid start byte at byte 4)",
+        "gone": "cannot read file: No such file or directory",
+        f"{docs}/lines.jsonl:2": "line is not valid JSON",
+        "j1": "missing 'text' (a string)",
+        f"good@{docs}/lines.jsonl:1": "duplicate id 'good' (first at",
+    }
+    for doc_id, reason in expected.items():
+        record = records[doc_id]
+        assert (record["status"], record["error_kind"]) == ("error", "input"), doc_id
+        assert record["error"].startswith(reason), (doc_id, record["error"])
+        assert record["origin"].startswith(str(docs)), "the line names where the document came from"
+    assert records["good"]["status"] == records["latin1"]["status"] == "ok"
+    assert len(records) == len(expected) + 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +15,8 @@ import pytest
 
 from llm_extract.api import extract_batch
 from llm_extract.config import load_settings
+from llm_extract.errors import ConfigError
+from llm_extract.requests import PromptLimit, prompt_limit
 from llm_extract.store import RunStore, manifest_path_for, read_records
 from llm_extract.testing.fake_openai import FAULTS, FakeOpenAI, fault_mix
 
@@ -71,8 +74,10 @@ def test_thirty_percent_faults_every_document_accounted_and_totals_match(tmp_pat
     docs = tmp_path / "docs"
     write_docs(docs, 150)
     output = tmp_path / "out.jsonl"
-    with FakeOpenAI(mix=fault_mix(0.3), seed=seed, slow_s=0.6) as fake:
-        settings = settings_for(fake, concurrency=16, max_retries=3, max_reasks=1, request_timeout=0.3)
+    # The timeout is generous so that only the injected `slow` faults time out: a request the client gives up
+    # on before the server has read it (a loaded machine) is never seen by the fake, and could not be counted.
+    with FakeOpenAI(mix=fault_mix(0.3), seed=seed, slow_s=2.5) as fake:
+        settings = settings_for(fake, concurrency=16, max_retries=3, max_reasks=1, request_timeout=2.0)
         summary = extract_batch([docs], output, settings)
     records = lines(output)
     assert sorted(r["doc_id"] for r in records) == [f"doc{i:03d}" for i in range(150)], "each once, none lost"
@@ -230,3 +235,31 @@ def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(
     assert manifest["status"] == "complete"
     assert manifest["counts"]["resumed"] == len(done_before)
     assert manifest["counts"]["processed"] == 60 - len(done_before)
+
+
+def test_article_longer_than_the_context_is_refused_unsent_with_the_limit_named(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    write_docs(docs, 2)
+    (docs / "long.txt").write_text("Shelling hit the town again. " * 800)  # ~23,000 characters
+    output = tmp_path / "out.jsonl"
+    with FakeOpenAI() as fake:
+        summary = extract_batch([docs], output, settings_for(fake, context_tokens=2048, max_tokens=512))
+        assert len(fake.requests) == 2, "the long article is never sent"
+    by_id = {record["doc_id"]: record for record in lines(output)}
+    assert by_id["doc000"]["status"] == by_id["doc001"]["status"] == "ok"
+    long = by_id["long"]
+    assert (long["status"], long["error_kind"]) == ("error", "input")
+    assert re.fullmatch(
+        r"too long: about \d{4} tokens, the limit is 1536 \(context_tokens 2048 - max_tokens 512\)", long["error"]
+    )
+    manifest = json.loads(summary.manifest_path.read_text())
+    assert manifest["settings"]["context_tokens"] == 2048
+    assert manifest["prompt_token_limit"] == {"tokens": 1536, "basis": "context_tokens 2048 - max_tokens 512"}
+
+
+def test_prompt_limit_defaults_to_local_ctx_for_the_embedded_model_only() -> None:
+    embedded = prompt_limit(load_settings(base_url=None, local_ctx=8192, max_tokens=2048))
+    assert embedded == PromptLimit(6144, "local_ctx 8192 - max_tokens 2048")
+    assert prompt_limit(load_settings(base_url="http://127.0.0.1:9/v1", model="m")) is None
+    with pytest.raises(ConfigError, match="no room for a prompt"):
+        prompt_limit(load_settings(base_url=None, local_ctx=1024, max_tokens=2048))

@@ -13,11 +13,12 @@ import json
 import platform
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from llm_extract.batch import BatchSubmitter
 from llm_extract.cache import CachingExtractor, ResponseCache
 from llm_extract.config import Settings, load_settings
 from llm_extract.documents import Document, InputFailure, iter_inputs
@@ -27,9 +28,16 @@ from llm_extract.extract import ExtractionResult, Extractor, RecordExtractor, Re
 from llm_extract.fusion import Fusion, FusionConfig, fuse, source_incidents
 from llm_extract.incidents import SourceIncident
 from llm_extract.prompts import PromptTemplate, load_prompt
-from llm_extract.provider import Endpoint, endpoint_identity, make_client, open_endpoint, planned_endpoint
+from llm_extract.provider import (
+    Endpoint,
+    endpoint_identity,
+    make_client,
+    make_sync_client,
+    open_endpoint,
+    planned_endpoint,
+)
 from llm_extract.report import to_markdown
-from llm_extract.requests import ExtractionRequest, build_request
+from llm_extract.requests import ExtractionRequest, PromptLimit, build_request, estimate_tokens, prompt_limit
 from llm_extract.review import write_review
 from llm_extract.runner import BatchRunner, RunObserver, RunStats
 from llm_extract.schema_loader import SchemaSpec, load_schema
@@ -59,7 +67,12 @@ def make_extractor(endpoint: Endpoint, settings: Settings) -> Extractor:
 
 
 def _manifest(
-    settings: Settings, endpoint: Endpoint, prompt: PromptTemplate, schema: SchemaSpec, inputs: list[str]
+    settings: Settings,
+    endpoint: Endpoint,
+    prompt: PromptTemplate,
+    schema: SchemaSpec,
+    inputs: list[str],
+    token_limit: PromptLimit | None,
 ) -> dict[str, Any]:
     return {
         "tool": {"name": "llm-extract", "version": version("llm-extract"), "python": sys.version.split()[0],
@@ -72,6 +85,7 @@ def _manifest(
         "prompt": {"name": prompt.name, "path": str(prompt.path), "sha256": prompt.sha256},
         "schema": {"name": schema.name, "path": str(schema.path), "sha256": schema.sha256},
         "settings": settings.public_dict(),
+        "prompt_token_limit": None if token_limit is None else asdict(token_limit),
         "counts": None,
     }  # fmt: skip
 
@@ -84,6 +98,16 @@ def _needs_model(runner: BatchRunner, paths: list[Path], limit: int | None) -> b
     return not all(runner.extractor.is_cached(runner.request_for(document)) for document in documents)
 
 
+def _previous_batch(store: RunStore) -> dict[str, Any] | None:
+    """The Batch API job the previous run on this output recorded, if any (it may be taken up again)."""
+    try:
+        previous = json.loads(store.manifest_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    found = previous.get("batch") if isinstance(previous, dict) else None
+    return found if isinstance(found, dict) else None
+
+
 def extract_batch(
     inputs: Iterable[str | Path],
     output: str | Path,
@@ -94,29 +118,58 @@ def extract_batch(
     cache: ResponseCache | None = None,
     observer: RunObserver | None = None,
     progress: Progress | None = None,
+    batch: bool = False,
+    batch_poll_s: float = 30.0,
 ) -> RunSummary:
-    """Extract every input document into `output` (JSONL) with a manifest beside it; resumable."""
+    """Extract every input document into `output` (JSONL) with a manifest beside it; resumable.
+
+    With `batch`, the documents still to do are first sent as one OpenAI Batch API job (llm_extract.batch),
+    polled every `batch_poll_s` seconds; answers that fail validation are re-asked, and documents the job
+    failed are done, the normal way. The manifest's "batch" holds the job id, its status history and counts."""
     settings = settings or load_settings()
+    if batch and cache is not None:
+        raise LLMExtractError("a Batch API run does not use the response cache: give one or the other")
+    if batch and settings.uses_embedded_model:
+        raise LLMExtractError("--batch needs a server with the Batch API (--base-url); the embedded one has none")
     paths = [Path(p) for p in inputs]
     schema, prompt = load_schema(settings.schema_name), load_prompt(settings.prompt_name)
     store = RunStore(Path(output))
+    token_limit = prompt_limit(settings)
 
     def runner_for(endpoint: Endpoint) -> BatchRunner:
         extractor: RecordExtractor = make_extractor(endpoint, settings)
         if cache is not None:
             extractor = CachingExtractor(extractor, cache, endpoint_identity(settings))
-        return BatchRunner(extractor, store, settings.concurrency, retry_invalid)
+        return BatchRunner(extractor, store, settings.concurrency, retry_invalid, token_limit)
 
     offline = planned_endpoint(settings)
-    offline_runner = runner_for(offline)
-    if _needs_model(offline_runner, paths, limit):
+    # Only a response cache can spare the model; without one, no client is built for nothing.
+    offline_runner = runner_for(offline) if cache is not None else None
+    if offline_runner is None or _needs_model(offline_runner, paths, limit):
         endpoint_context = open_endpoint(settings, progress)
     else:
         endpoint_context = contextlib.nullcontext(offline)
-    with endpoint_context as endpoint:
-        runner = offline_runner if endpoint is offline else runner_for(endpoint)
-        manifest = _manifest(settings, endpoint, prompt, schema, [str(p) for p in paths])
+    with endpoint_context as endpoint, contextlib.ExitStack() as stack:
+        runner = offline_runner if offline_runner is not None and endpoint is offline else runner_for(endpoint)
+        manifest = _manifest(settings, endpoint, prompt, schema, [str(p) for p in paths], token_limit)
+        previous_batch = _previous_batch(store) if batch else None
         store.write_manifest(manifest)
+        if batch:
+
+            def batch_update(report: dict[str, Any]) -> None:
+                manifest["batch"] = report
+                store.write_manifest(manifest)
+                if progress and report["status_history"]:
+                    progress(f"Batch API job {report['id']}: {report['status_history'][-1]['status']}")
+
+            assert isinstance(runner.extractor, Extractor)
+            manifest["batch"] = None  # stays None when nothing was left to submit
+            batch_client = make_sync_client(endpoint, settings)
+            stack.callback(batch_client.close)
+            submitter = BatchSubmitter(
+                runner.extractor, batch_client, batch_poll_s, batch_update, previous=previous_batch
+            )
+            runner.prefetch = submitter.run
         stats: RunStats | None = None
         try:
             stats = runner.run(lambda: iter_inputs(paths), limit=limit, observer=observer)
@@ -161,15 +214,13 @@ class DryRunItem:
     messages: list[dict[str, str]] | None
 
 
-CHARS_PER_TOKEN = 4.0  # a rough English average; the dry run says it is an estimate
-
-
 def dry_run(
     inputs: Iterable[str | Path], settings: Settings | None = None, limit: int | None = None
 ) -> list[DryRunItem]:
     """Render every request without calling any model: what would be sent, and about how many tokens."""
     settings = settings or load_settings()
     schema, prompt = load_schema(settings.schema_name), load_prompt(settings.prompt_name)
+    token_limit = prompt_limit(settings)
     items: list[DryRunItem] = []
     for item in iter_inputs(Path(p) for p in inputs):
         if limit is not None and len(items) >= limit:
@@ -178,9 +229,11 @@ def dry_run(
             items.append(DryRunItem(item.id, item.origin, None, None, item.reason, None))
             continue
         request = build_request(item, prompt, schema, settings.model or "local")
-        chars = sum(len(m["content"]) for m in request.messages)
+        too_long = token_limit.refusal(request) if token_limit else None
         items.append(
-            DryRunItem(item.id, item.origin, len(item.text), round(chars / CHARS_PER_TOKEN), None, request.messages)
+            DryRunItem(
+                item.id, item.origin, len(item.text), estimate_tokens(request.messages), too_long, request.messages
+            )
         )
     return items
 

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from llm_extract.extract import VALIDATION_CONTEXT_KEY, ExtractionResult, Extractor, Usage
+from llm_extract.extract import VALIDATION_CONTEXT_KEY, ExtractionResult, Extractor, PriorAnswer, Usage
 from llm_extract.requests import ExtractionRequest
 
 CACHEABLE = {"ok", "invalid"}
@@ -73,7 +73,9 @@ class CachingExtractor:
     async def aclose(self) -> None:
         await self.inner.aclose()
 
-    async def extract(self, request: ExtractionRequest) -> ExtractionResult:
+    async def extract(self, request: ExtractionRequest, prior: PriorAnswer | None = None) -> ExtractionResult:
+        if prior is not None:  # continues an answer obtained elsewhere: not the cached request's own story
+            return await self.inner.extract(request, prior)
         key = self.key(request)
         if (stored := self.cache.get(key)) is not None:
             result = ExtractionResult(**{**stored, "doc_id": request.doc_id, "usage": Usage(**stored["usage"])})

@@ -151,6 +151,9 @@ def extract(
     timeout: Annotated[float | None, typer.Option(help="Seconds per HTTP request")] = None,
     temperature: Annotated[float | None, typer.Option()] = None,
     max_tokens: Annotated[int | None, typer.Option()] = None,
+    context_tokens: Annotated[
+        int | None, typer.Option(help="The model's context in tokens: longer articles are refused as 'too long'")
+    ] = None,
     config: ConfigOpt = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N inputs")] = None,
     dry_run: Annotated[
@@ -158,6 +161,13 @@ def extract(
     ] = False,
     retry_invalid: Annotated[bool, typer.Option(help="On resume, redo documents that ended invalid")] = False,
     strict: Annotated[bool, typer.Option(help="Exit 3 if any document ends invalid or error")] = False,
+    batch: Annotated[
+        bool,
+        typer.Option(
+            "--batch", help="Send the pending documents as one OpenAI Batch API job; failures go the normal way"
+        ),
+    ] = False,
+    batch_poll_s: Annotated[float, typer.Option(min=0.0, help="Seconds between Batch API status checks")] = 30.0,
 ) -> None:
     """Extract incident records from articles into JSONL (resumable: a rerun skips finished documents)."""
     try:
@@ -165,7 +175,7 @@ def extract(
             config, base_url=base_url, model=model, api_key=api_key, mode=mode, schema_name=schema,
             prompt_name=prompt, concurrency=concurrency, max_reasks=max_reasks, max_retries=max_retries,
             request_timeout=timeout, temperature=temperature, max_tokens=max_tokens,
-            require_grounding=require_grounding,
+            require_grounding=require_grounding, context_tokens=context_tokens,
         )  # fmt: skip
         if dry_run:
             _print_dry_run(api.dry_run(inputs, settings, limit))
@@ -175,8 +185,9 @@ def extract(
         with _progress() as progress:
             observer = ProgressObserver(progress)
             summary = api.extract_batch(
-                inputs, output, settings, limit=limit, retry_invalid=retry_invalid, observer=observer, progress=_say
-            )
+                inputs, output, settings, limit=limit, retry_invalid=retry_invalid, observer=observer, progress=_say,
+                batch=batch, batch_poll_s=batch_poll_s,
+            )  # fmt: skip
     except LLMExtractError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
@@ -284,8 +295,9 @@ def review(
     documents = page["documents"]
     without_text = sum(1 for d in documents if d.text is None)
     flagged = sum(1 for d in documents for card in d.cards if card.flags)
-    out.print(f"wrote {output}: {len(documents)} documents, {sum(len(d.cards) for d in documents)} records "
-              f"({flagged} flagged), {sum(len(d.spans) for d in documents)} highlighted values")  # fmt: skip
+    records, values = sum(len(d.cards) for d in documents), sum(len(d.spans) for d in documents)
+    summary = f"{len(documents)} documents, {records} records ({flagged} flagged), {values} highlighted values"
+    out.print(f"wrote {output}: {summary}", soft_wrap=True)
     if without_text:
         console.print(f"[yellow]{without_text} documents without their text[/]: give them with --docs")
 

@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     backoff_initial: float = Field(1.0, ge=0, description="First backoff in seconds, doubled each retry")
     backoff_max: float = Field(60.0, ge=0, description="Longest single backoff in seconds")
 
+    context_tokens: int | None = Field(
+        None,
+        ge=512,
+        description="The model's context window in tokens: a prompt that cannot fit beside max_tokens is not sent "
+        "(status error, 'too long'). Default: local_ctx for the embedded model, no check for other servers",
+    )
+
     # Embedded model.
     model_path: Path | None = Field(None, description="Use this GGUF instead of the embedded default")
     local_ctx: int = Field(8192, ge=512, description="Context tokens per parallel slot of the local server")

@@ -89,6 +89,21 @@ class SamplingParams:
 
 
 @dataclass(frozen=True)
+class PriorAnswer:
+    """An answer obtained elsewhere (a Batch API line) that failed validation: the extraction re-asks from it."""
+
+    content: str | None
+    usage: Any  # an SDK usage object, or None
+    problem: str  # the model-readable account of why it was rejected
+
+
+def truncation_problem(max_tokens: int) -> str:
+    return (
+        f"- the answer was cut off at max_tokens ({max_tokens}); return shorter JSON: fewer incidents, shorter quotes"
+    )
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     max_reasks: int = 2
     max_retries: int = 6
@@ -134,7 +149,7 @@ class RecordExtractor(Protocol):
     prompt: PromptTemplate
     params: SamplingParams
 
-    async def extract(self, request: ExtractionRequest) -> ExtractionResult: ...
+    async def extract(self, request: ExtractionRequest, prior: PriorAnswer | None = None) -> ExtractionResult: ...
 
     async def aclose(self) -> None: ...
 
@@ -158,7 +173,7 @@ class Extractor:
         self.policy = policy
         self.require_grounding = require_grounding
 
-    def _ungrounded(self, data: dict[str, Any], text: str) -> list[Span]:
+    def ungrounded(self, data: dict[str, Any], text: str) -> list[Span]:
         """With `require_grounding`, the schema's key values that do not occur in the text."""
         if not self.require_grounding:
             return []
@@ -191,21 +206,37 @@ class Extractor:
                 )
         raise AssertionError("unreachable: tenacity re-raises the last failure")
 
-    async def extract(self, request: ExtractionRequest) -> ExtractionResult:
+    def _rejected(
+        self, request: ExtractionRequest, result: ExtractionResult, failed_output: str | None, usage: Any, problem: str
+    ) -> list[Message]:
+        """Account for a rejected answer; the messages of the re-ask about it."""
+        result.attempts += 1
+        result.usage.add(usage)
+        result.status, result.error = "invalid", f"failed validation:\n{problem}"
+        result.last_output = failed_output[:MAX_RAW_KEPT] if failed_output else failed_output
+        return [
+            *request.messages,
+            {"role": "assistant", "content": failed_output or ""},
+            {"role": "user", "content": self.prompt.render_reask(problem)},
+        ]
+
+    async def extract(self, request: ExtractionRequest, prior: PriorAnswer | None = None) -> ExtractionResult:
+        """`prior`: a first answer already received elsewhere and rejected; the loop goes on with its re-ask."""
         result = ExtractionResult(doc_id=request.doc_id, status="error", data=None)
         started = time.monotonic()
         messages = request.messages
+        first_round = 0
+        if prior is not None:
+            messages = self._rejected(request, result, prior.content, prior.usage, prior.problem)
+            first_round = 1
         try:
-            for round_number in range(self.policy.max_reasks + 1):
+            for round_number in range(first_round, self.policy.max_reasks + 1):
                 result.reasks = round_number
                 try:
                     parsed, completion = await self._call(messages, request.document.text, result)
                 except IncompleteOutputException as exc:
                     failed_output, completion_usage = _content(exc.last_completion), exc.total_usage
-                    problem = (
-                        f"- the answer was cut off at max_tokens ({self.params.max_tokens}); "
-                        "return shorter JSON: fewer incidents, shorter quotes"
-                    )
+                    problem = truncation_problem(self.params.max_tokens)
                 except InstructorRetryException as exc:
                     cause = root_cause(exc)
                     if exc.last_completion is None or not isinstance(cause, ValidationError | json.JSONDecodeError):
@@ -214,7 +245,7 @@ class Extractor:
                     problem = describe_failure(cause)
                 else:
                     data = parsed.model_dump(mode="json")
-                    ungrounded = self._ungrounded(data, request.document.text)
+                    ungrounded = self.ungrounded(data, request.document.text)
                     if not ungrounded:
                         result.attempts += 1
                         result.usage.add(getattr(completion, "usage", None))
@@ -222,15 +253,7 @@ class Extractor:
                         return result
                     failed_output, completion_usage = _content(completion), getattr(completion, "usage", None)
                     problem = describe_ungrounded(ungrounded)
-                result.attempts += 1
-                result.usage.add(completion_usage)
-                result.status, result.error = "invalid", f"failed validation:\n{problem}"
-                result.last_output = failed_output[:MAX_RAW_KEPT] if failed_output else failed_output
-                messages = [
-                    *request.messages,
-                    {"role": "assistant", "content": failed_output or ""},
-                    {"role": "user", "content": self.prompt.render_reask(problem)},
-                ]
+                messages = self._rejected(request, result, failed_output, completion_usage, problem)
             return result
         except FATAL as exc:
             result.status, result.fatal = "error", True

@@ -18,6 +18,12 @@ _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, ke
 Message = dict[str, str]
 
 
+@cache
+def _template(source: str) -> jinja2.Template:
+    """Compile each template source once: compiling per render cost more CPU than a request at high concurrency."""
+    return _ENV.from_string(source)
+
+
 @dataclass(frozen=True)
 class PromptTemplate:
     """A prompt file: system instructions first, the article last, and the re-ask message."""
@@ -33,12 +39,12 @@ class PromptTemplate:
     def render(self, text: str, published: str | None = None) -> list[Message]:
         """Messages for one document. The system part never depends on the document (prompt-cache friendly)."""
         return [
-            {"role": "system", "content": _ENV.from_string(self.system).render().strip()},
-            {"role": "user", "content": _ENV.from_string(self.user).render(text=text, published=published).strip()},
+            {"role": "system", "content": _template(self.system).render().strip()},
+            {"role": "user", "content": _template(self.user).render(text=text, published=published).strip()},
         ]
 
     def render_reask(self, errors: str) -> str:
-        return _ENV.from_string(self.reask).render(errors=errors).strip()
+        return _template(self.reask).render(errors=errors).strip()
 
 
 def available_prompts() -> list[str]:

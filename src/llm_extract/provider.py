@@ -119,3 +119,13 @@ def make_client(endpoint: Endpoint, settings: Settings) -> instructor.AsyncInstr
         timeout=settings.request_timeout,
     )
     return instructor.from_openai(raw, mode=MODES[settings.mode])
+
+
+def make_sync_client(endpoint: Endpoint, settings: Settings) -> openai.OpenAI:
+    """A plain client for the Batch API's few calls (upload, create, poll, download), with the SDK's retries on."""
+    return openai.OpenAI(
+        base_url=endpoint.base_url,
+        api_key=endpoint.api_key.get_secret_value() if endpoint.api_key else "not-needed",
+        max_retries=settings.max_retries,
+        timeout=settings.request_timeout,
+    )

@@ -7,14 +7,19 @@ import itertools
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from llm_extract.annotate import annotate
 from llm_extract.documents import Document, Input, InputFailure
-from llm_extract.extract import ExtractionResult, RecordExtractor, Usage
-from llm_extract.requests import ExtractionRequest, build_request
+from llm_extract.extract import ExtractionResult, PriorAnswer, RecordExtractor, Usage
+from llm_extract.requests import ExtractionRequest, PromptLimit, build_request
 from llm_extract.store import Record, RunStore, now_iso
+
+# Answers obtained before the run's own calls (a Batch API job): per doc_id, a finished result or a rejected
+# answer to re-ask from; documents without one are done the normal way.
+Prefetch = Callable[[list[ExtractionRequest]], dict[str, "ExtractionResult | PriorAnswer"]]
 
 
 class RunObserver(Protocol):
@@ -100,9 +105,18 @@ class BatchRunner:
     """Feeds requests to a bounded pool of workers and stores each result as soon as it is known."""
 
     def __init__(
-        self, extractor: RecordExtractor, store: RunStore, concurrency: int, retry_invalid: bool = False
+        self,
+        extractor: RecordExtractor,
+        store: RunStore,
+        concurrency: int,
+        retry_invalid: bool = False,
+        prompt_limit: PromptLimit | None = None,
+        prefetch: Prefetch | None = None,
     ) -> None:
         self.extractor = extractor
+        self.prefetch = prefetch
+        self._prefetched: dict[str, ExtractionResult | PriorAnswer] = {}
+        self.prompt_limit = prompt_limit
         self.store = store
         self.concurrency = concurrency
         self.retry_invalid = retry_invalid
@@ -175,16 +189,41 @@ class BatchRunner:
                 done = {doc_id for doc_id in opened.kept if doc_id in planned}
                 if observer:
                     observer.started(len(planned), len(done))
+                if self.prefetch is not None:
+                    self._prefetched = self.prefetch(self._pending(limited(), done))
                 asyncio.run(self._run(limited(), done, stats, observer))
         finally:
             stats.wall_s = time.monotonic() - started
         return stats
 
+    def _pending(self, items: Iterable[Input], done: set[str]) -> list[ExtractionRequest]:
+        """The requests this run will send (not done, readable, short enough), in input order."""
+        pending = []
+        for item in items:
+            if item.id in done or isinstance(item, InputFailure):
+                continue
+            request = self.request_for(item)
+            if not (self.prompt_limit and self.prompt_limit.refusal(request)):
+                pending.append(request)
+        return pending
+
+    async def _extract(self, request: ExtractionRequest) -> ExtractionResult:
+        outcome = self._prefetched.pop(request.doc_id, None)
+        if isinstance(outcome, ExtractionResult):
+            return outcome
+        if outcome is not None:
+            return await self.extractor.extract(request, prior=outcome)
+        return await self.extractor.extract(request)
+
     async def _run(self, items: Iterable[Input], done: set[str], stats: RunStats, observer: RunObserver | None) -> None:
         queue: asyncio.Queue[ExtractionRequest | None] = asyncio.Queue(maxsize=self.concurrency * 2)
+        # One writer thread: lines stay whole and in order, and the event loop keeps serving requests while a
+        # line is fsynced (fsync in the loop stalled every request in flight: about 5 ms a document, measured).
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-extract-writer")
+        loop = asyncio.get_running_loop()
 
-        def store(record: Record) -> None:
-            self.store.append(record)
+        async def store(record: Record) -> None:
+            await loop.run_in_executor(writer, self.store.append, record)
             stats.add(record)
             if observer:
                 observer.recorded(record)
@@ -193,8 +232,8 @@ class BatchRunner:
             while (request := await queue.get()) is not None:
                 if stats.aborted:
                     continue  # left for a rerun, not recorded as failed
-                result = await self.extractor.extract(request)
-                store(self.result_record(request, result))
+                result = await self._extract(request)
+                await store(self.result_record(request, result))
                 if result.fatal:
                     stats.aborted = f"stopped after a fatal endpoint error on {request.doc_id}: {result.error}"
 
@@ -206,13 +245,19 @@ class BatchRunner:
                 if item.id in done:
                     stats.resumed += 1
                 elif isinstance(item, InputFailure):
-                    store(failure_record(item))
+                    await store(failure_record(item))
                 else:
-                    await queue.put(self.request_for(item))
+                    request = self.request_for(item)
+                    too_long = self.prompt_limit.refusal(request) if self.prompt_limit else None
+                    if too_long:  # not sent: the server would truncate it or fail without saying why
+                        await store(failure_record(InputFailure(item.id, item.origin, too_long)))
+                    else:
+                        await queue.put(request)
             for _ in workers:
                 await queue.put(None)
             await asyncio.gather(*workers)
         finally:
             for task in workers:
                 task.cancel()
+            writer.shutdown(wait=True)  # a line being written is finished, never torn by us
             await self.extractor.aclose()

@@ -14,6 +14,17 @@ Faults:
   cut_body      200 whose body stops halfway, then the connection closes (Content-Length promised more)
   truncated     200 whose completion content is cut-off JSON
   invalid       200 with `invalid_answer`: valid JSON that violates the schema
+
+The Batch API, enough for llm_extract.batch: POST /v1/files (multipart upload), POST /v1/batches,
+GET /v1/batches/{id} (validating, then in_progress, then completed: `batch_polls` retrieves before it ends, with
+status `batch_final`), GET /v1/files/{id}/content. Each input line is answered with the normal answer logic,
+its fault taken from `batch_script` (in line order; `ok` after it runs out):
+  ok            a completion whose content is `answer`
+  invalid       a completion whose content is `invalid_answer`
+  truncated     a completion whose content is cut-off JSON
+  error         no answer: an entry in the error file
+With `batch_final="expired"` (or failed/cancelled), no line is answered: every document must be done again.
+Batch lines are kept in `batch_requests`, apart from `requests` (the chat calls); `calls` counts every route.
 """
 
 from __future__ import annotations
@@ -25,6 +36,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
+from email.parser import BytesParser
+from email.policy import default as email_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -32,6 +45,7 @@ FAULTS = (
     "ok", "rate_limit", "rate_limit_bare", "server_error", "unavailable", "slow", "drop", "garbage", "cut_body",
     "truncated", "invalid",
 )  # fmt: skip
+BATCH_FAULTS = ("ok", "invalid", "truncated", "error")
 DEFAULT_ANSWER = json.dumps({"attacks": [], "incidents": []})  # schema-valid for incident_v1
 INVALID_ANSWER = json.dumps({"incidents": [{"role": "protagonist"}]})
 
@@ -48,6 +62,9 @@ class _Server(ThreadingHTTPServer):
 
     request_queue_size = 1024
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that time out break the pipe of a `slow` answer: expected here, not worth a traceback."""
 
 
 class FakeOpenAI:
@@ -66,11 +83,24 @@ class FakeOpenAI:
         slow_s: float = 5.0,
         answer: str = DEFAULT_ANSWER,
         invalid_answer: str = INVALID_ANSWER,
+        batch_script: Iterable[str] = (),
+        batch_polls: int = 2,
+        batch_final: str = "completed",
     ) -> None:
         self.script = list(script)
         unknown = [fault for fault in [*self.script, *(mix or {})] if fault not in FAULTS]
         if unknown:
             raise ValueError(f"unknown faults {unknown}; choose from {FAULTS}")
+        self.batch_script = list(batch_script)
+        if unknown := [fault for fault in self.batch_script if fault not in BATCH_FAULTS]:
+            raise ValueError(f"unknown batch faults {unknown}; choose from {BATCH_FAULTS}")
+        self.batch_polls = batch_polls
+        self.batch_final = batch_final
+        self.files: dict[str, dict[str, Any]] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
+        self.batch_requests: list[dict[str, Any]] = []
+        self.batch_served: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()
         self.mix = mix
         self.random = random.Random(seed)
         self.latency_s = latency_s
@@ -112,6 +142,68 @@ class FakeOpenAI:
             },
         }
 
+    def _new_file(self, data: bytes, filename: str, purpose: str) -> dict[str, Any]:
+        file_id = f"file-{len(self.files) + 1}"
+        self.files[file_id] = {
+            "id": file_id, "object": "file", "bytes": len(data), "created_at": int(time.time()),
+            "filename": filename, "purpose": purpose, "status": "processed", "data": data,
+        }  # fmt: skip
+        return self.files[file_id]
+
+    @staticmethod
+    def _public(file: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in file.items() if key != "data"}
+
+    def _create_batch(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if payload.get("input_file_id") not in self.files:
+            raise KeyError(payload.get("input_file_id"))
+        batch_id = f"batch_{len(self.batches) + 1}"
+        self.batches[batch_id] = {
+            "id": batch_id, "object": "batch", "endpoint": payload.get("endpoint"),
+            "input_file_id": payload["input_file_id"], "completion_window": payload.get("completion_window"),
+            "status": "validating", "created_at": int(time.time()), "output_file_id": None, "error_file_id": None,
+            "request_counts": {"total": 0, "completed": 0, "failed": 0}, "polls": 0,
+        }  # fmt: skip
+        return self.batches[batch_id]
+
+    def _advance_batch(self, batch: dict[str, Any]) -> None:
+        """One retrieve: validating -> in_progress -> ... -> the final status after `batch_polls` retrieves."""
+        batch["polls"] += 1
+        if batch["status"] in ("completed", "failed", "expired", "cancelled"):
+            return
+        if batch["polls"] < self.batch_polls:
+            batch["status"] = "in_progress"
+            return
+        lines = [json.loads(line) for line in self.files[batch["input_file_id"]]["data"].splitlines() if line.strip()]
+        batch["status"] = self.batch_final
+        batch["request_counts"]["total"] = len(lines)
+        if self.batch_final != "completed":
+            batch["request_counts"]["failed"] = len(lines)
+            return
+        outputs, errors = [], []
+        for index, line in enumerate(lines):
+            self.batch_requests.append(line)
+            fault = self.batch_script.pop(0) if self.batch_script else "ok"
+            self.batch_served[fault] += 1
+            entry: dict[str, Any] = {"id": f"batch_req_{index}", "custom_id": line["custom_id"]}
+            if fault == "error":
+                errors.append({**entry, "response": None, "error": {"code": "server_error", "message": "injected"}})
+                continue
+            truncated = self.answer[: len(self.answer) // 2]
+            content = {"ok": self.answer, "invalid": self.invalid_answer}.get(fault, truncated)
+            body = self.completion(content)
+            outputs.append({**entry, "response": {"status_code": 200, "request_id": entry["id"], "body": body},
+                            "error": None})  # fmt: skip
+        batch["request_counts"].update(completed=len(outputs), failed=len(errors))
+        for kind, entries in (("output", outputs), ("error", errors)):
+            if entries:
+                data = "".join(json.dumps(item) + "\n" for item in entries).encode()
+                batch[f"{kind}_file_id"] = self._new_file(data, f"batch_{kind}.jsonl", f"batch_{kind}")["id"]
+
+    @staticmethod
+    def _batch_view(batch: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in batch.items() if key != "polls"}
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
@@ -130,11 +222,67 @@ class FakeOpenAI:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _not_found(self) -> None:
+                self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}).encode())
+
+            def _upload(self, raw: bytes) -> None:
+                head = f"Content-Type: {self.headers.get('Content-Type', '')}\r\n\r\n".encode()
+                message = BytesParser(policy=email_policy).parsebytes(head + raw)
+                fields: dict[str, Any] = {}
+                for part in message.iter_parts():
+                    name = part.get_param("name", header="content-disposition")
+                    fields[name] = (part.get_filename(), part.get_payload(decode=True))
+                if "file" not in fields or "purpose" not in fields:
+                    self._send(400, json.dumps({"error": {"message": "need file and purpose"}}).encode())
+                    return
+                filename, data = fields["file"]
+                with fake._lock:
+                    file = fake._new_file(data, filename or "upload", fields["purpose"][1].decode())
+                self._send(200, json.dumps(fake._public(file)).encode())
+
+            def do_GET(self) -> None:
+                parts = self.path.strip("/").split("/")
+                with fake._lock:
+                    fake.calls[f"GET /{'/'.join(parts[:2])}"] += 1
+                    if parts[:2] == ["v1", "batches"] and len(parts) == 3 and parts[2] in fake.batches:
+                        batch = fake.batches[parts[2]]
+                        fake._advance_batch(batch)
+                        body = json.dumps(fake._batch_view(batch)).encode()
+                    elif parts[:2] == ["v1", "files"] and len(parts) == 4 and parts[3] == "content":
+                        if parts[2] not in fake.files:
+                            body = b""
+                        else:
+                            self._send(200, fake.files[parts[2]]["data"], {"X-Kind": "content"})
+                            return
+                    else:
+                        body = b""
+                if not body:
+                    self._not_found()
+                    return
+                self._send(200, body)
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
-                payload = json.loads(self.rfile.read(length) or b"{}")
+                raw = self.rfile.read(length)
+                with fake._lock:
+                    fake.calls[f"POST {self.path}"] += 1
+                if self.path == "/v1/files":
+                    self._upload(raw)
+                    return
+                payload = json.loads(raw or b"{}")
+                if self.path == "/v1/batches":
+                    with fake._lock:
+                        try:
+                            batch = fake._create_batch(payload)
+                        except KeyError:
+                            batch = None
+                    if batch is None:
+                        self._send(400, json.dumps({"error": {"message": "unknown input_file_id"}}).encode())
+                    else:
+                        self._send(200, json.dumps(fake._batch_view(batch)).encode())
+                    return
                 if self.path != "/v1/chat/completions":
-                    self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}).encode())
+                    self._not_found()
                     return
                 with fake._lock:
                     fake.requests.append(payload)
