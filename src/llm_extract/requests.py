@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from llm_extract.config import Settings
 from llm_extract.documents import Document
 from llm_extract.errors import ConfigError
+from llm_extract.injection import find_injections, neutralise
 from llm_extract.prompts import Message, PromptTemplate
 from llm_extract.schema_loader import SchemaSpec
 
@@ -43,6 +44,7 @@ class ExtractionRequest:
     messages: list[Message]
     text_sha256: str
     resume_key: str
+    injections: tuple[tuple[int, int], ...] = ()  # passages set aside as instructions to the model
 
     @property
     def doc_id(self) -> str:
@@ -50,12 +52,15 @@ class ExtractionRequest:
 
 
 def build_request(document: Document, prompt: PromptTemplate, schema: SchemaSpec, model: str) -> ExtractionRequest:
+    """The messages for one document; passages addressed to the model are replaced (see injection.py)."""
     text_hash = text_sha256(document.text)
+    injections = find_injections(document.text)
     return ExtractionRequest(
         document=document,
-        messages=prompt.render(document.text, document.published),
+        messages=prompt.render(neutralise(document.text, injections), document.published),
         text_sha256=text_hash,
         resume_key=resume_key(text_hash, prompt, schema, model),
+        injections=tuple(injections),
     )
 
 

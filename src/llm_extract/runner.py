@@ -145,6 +145,7 @@ class BatchRunner:
             "cached": result.cached,
             **_document_fields(request.document),
             "text_sha256": request.text_sha256,
+            "injections": [list(span) for span in request.injections],
             "resume_key": request.resume_key,
             "model": self.model,
             "prompt": {"name": self.prompt.name, "sha256": self.prompt.sha256},
