@@ -23,7 +23,8 @@ from llm_extract.annotate import annotate, generic_path
 from llm_extract.documents import Document, iter_inputs
 from llm_extract.evaluate import evaluate_run
 from llm_extract.schema_loader import SchemaSpec
-from llm_extract.store import Record, manifest_path_for, read_records
+from llm_extract.scoring import get_path
+from llm_extract.store import Record, read_manifest, read_records
 from llm_extract.suite import Suite
 
 PALETTE = ("#fde68a", "#bfdbfe", "#bbf7d0", "#fecaca", "#ddd6fe", "#fbcfe8", "#a5f3fc", "#fed7aa", "#d9f99d",
@@ -122,38 +123,59 @@ def _brief(value: Any) -> Any:
     return value
 
 
-def _normalized_rows(prefix: str, normalized: dict[str, Any], incident: dict[str, Any]) -> tuple[list, list]:
+Row = dict[str, Any]
+Flag = dict[str, str]
+
+
+def _date_view(where: str, result: dict[str, Any], incident: dict[str, Any]) -> tuple[Row, list[Flag]]:
+    resolved = result["status"] == "resolved"
+    same_day = result["start"] == result["end"]
+    shown = (result["start"] if same_day else f"{result['start']} – {result['end']}") if resolved else "unresolved"
+    row = {"field": where, "value": f"{shown} ({result['precision']})", "note": result["reason"]}
+    given = get_path(incident, f"{where}.start")
+    if given and resolved and not (result["start"] <= given <= result["end"]):
+        return row, [
+            {"level": "low", "message": f"{where}.start {given} is not what '{result['text']}' means ({shown})"}
+        ]
+    return row, []
+
+
+def _country_view(where: str, result: dict[str, Any], _incident: dict[str, Any]) -> tuple[Row, list[Flag]]:
+    shown = f"{result['code']} {result['name']}" if result["code"] else "unresolved"
+    row = {"field": where + ".country", "value": shown, "note": f"from {result['source']}"}
+    if result["conflict"]:
+        named = ", ".join(result["named_in_places"])
+        return row, [{"level": "low", "message": f"country {result['code']} but the place names name {named}"}]
+    return row, []
+
+
+def _casualties_view(where: str, result: dict[str, Any], _incident: dict[str, Any]) -> tuple[Row, list[Flag]]:
+    shown = "unknown" if result["status"] == "unresolved" else _range(result["min"], result["max"])
+    row = {"field": where, "value": shown, "note": f"rule {result['rule']}: {result['text']!r}"}
+    if result["agrees"] is False:
+        model = _range(result["model"]["min"], result["model"]["max"])
+        message = f"{where}: the model says {model}, the words '{result['text']}' say {shown}"
+        return row, [{"level": "low", "message": message}]
+    return row, []
+
+
+# One view per normaliser (annotate.NORMALIZERS): the schema's NORMALIZED_FIELDS says which applies where.
+NORMALIZED_VIEWS = {"date": _date_view, "country": _country_view, "casualties": _casualties_view}
+
+
+def _normalized_rows(
+    prefix: str, normalized: dict[str, Any], incident: dict[str, Any], kinds: dict[str, str]
+) -> tuple[list[Row], list[Flag]]:
     """Readable normalisation results of one incident, and the flags they raise."""
-    rows: list[dict[str, Any]] = []
-    flags: list[dict[str, str]] = []
+    rows: list[Row] = []
+    flags: list[Flag] = []
     for path, result in normalized.items():
         if not path.startswith(prefix + "."):
             continue
         where = path.removeprefix(prefix + ".")
-        if "precision" in result and "reason" in result:  # a date
-            shown = (
-                (f"{result['start']}" if result["start"] == result["end"] else f"{result['start']} – {result['end']}")
-                if result["status"] == "resolved"
-                else "unresolved"
-            )
-            rows.append({"field": where, "value": f"{shown} ({result['precision']})", "note": result["reason"]})
-            given = (incident.get("date") or {}).get("start") if where == "date" else None
-            if given and result["status"] == "resolved" and not (result["start"] <= given <= result["end"]):
-                flags.append({"level": "low", "message": f"date.start {given} is not what '{result['text']}' "
-                              f"means ({shown})"})  # fmt: skip
-        elif "code" in result:  # a country
-            shown = f"{result['code']} {result['name']}" if result["code"] else "unresolved"
-            rows.append({"field": where + ".country", "value": shown, "note": f"from {result['source']}"})
-            if result["conflict"]:
-                flags.append({"level": "low", "message": f"country {result['code']} but the place names name "
-                              f"{', '.join(result['named_in_places'])}"})  # fmt: skip
-        else:  # a casualty count
-            shown = "unknown" if result["status"] == "unresolved" else _range(result["min"], result["max"])
-            rows.append({"field": where, "value": shown, "note": f"rule {result['rule']}: {result['text']!r}"})
-            if result["agrees"] is False:
-                model = _range(result["model"]["min"], result["model"]["max"])
-                flags.append({"level": "low", "message": f"{where}: the model says {model}, "
-                              f"the words '{result['text']}' say {shown}"})  # fmt: skip
+        row, raised = NORMALIZED_VIEWS[kinds[generic_path(where)]](where, result, incident)
+        rows.append(row)
+        flags += raised
     return rows, flags
 
 
@@ -233,7 +255,7 @@ def review_document(
                 flags.append({"level": "ungrounded", "message": f"{path}: '{value}' is not in the article"})
             elif span is not None and span["status"] == "fuzzy":
                 flags.append({"level": "low", "message": f"{path}: only a fuzzy match ({span['score']:.0f}/100)"})
-        normalized_rows, normalized_flags = _normalized_rows(prefix, normalized, incident)
+        normalized_rows, normalized_flags = _normalized_rows(prefix, normalized, incident, dict(spec.normalized_fields))
         title = " · ".join(str(incident[key]) for key in TITLE_KEYS if incident.get(key))
         card = Card(index, title or f"record {index + 1}", rows, normalized_rows, flags + normalized_flags)
         if gold is not None:
@@ -249,8 +271,7 @@ def build_review(
 ) -> dict[str, Any]:
     """Everything the page shows. Texts come from `documents`, else the suite's, else the run's own inputs."""
     records, torn = read_records(run_path)
-    manifest_path = manifest_path_for(run_path)
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest = read_manifest(run_path) or {}
     if documents is None:
         documents = [suite.documents] if suite is not None else [Path(p) for p in manifest.get("inputs", [])]
     texts = _document_texts(documents)
