@@ -41,7 +41,7 @@ from llm_extract.requests import ExtractionRequest, PromptLimit, build_request, 
 from llm_extract.review import write_review
 from llm_extract.runner import BatchRunner, RunObserver, RunStats
 from llm_extract.schema_loader import SchemaSpec, load_schema
-from llm_extract.store import RunStore, manifest_path_for, now_iso, read_records
+from llm_extract.store import RunStore, manifest_path_for, now_iso, read_manifest, read_records
 from llm_extract.suite import Suite, SuiteError, load_suite
 
 Progress = Callable[[str], None]
@@ -101,7 +101,7 @@ def _needs_model(runner: BatchRunner, paths: list[Path], limit: int | None) -> b
 def _previous_batch(store: RunStore) -> dict[str, Any] | None:
     """The Batch API job the previous run on this output recorded, if any (it may be taken up again)."""
     try:
-        previous = json.loads(store.manifest_path.read_text())
+        previous = read_manifest(store.path)
     except (OSError, json.JSONDecodeError):
         return None
     found = previous.get("batch") if isinstance(previous, dict) else None
@@ -292,8 +292,7 @@ def _run_schema(run: Path, suite: Suite | None) -> SchemaSpec:
     """The schema a stored run was made with: the suite's, else the one its manifest names."""
     if suite is not None:
         return load_schema(suite.schema)
-    manifest_path = manifest_path_for(run)
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest = read_manifest(run) or {}
     recorded = manifest.get("schema") or {}
     for candidate in (recorded.get("path"), recorded.get("name")):
         if candidate:

@@ -8,7 +8,6 @@ response cache, so re-running with an unchanged prompt, schema and model costs n
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from llm_extract.fusion import fuse, source_incident, source_incidents
 from llm_extract.grounding import FOUND
 from llm_extract.incidents import SourceIncident
 from llm_extract.scoring import Counts, DocumentScore, FieldResult, Score, ScoringConfig, in_scope, score
-from llm_extract.store import manifest_path_for, now_iso, read_records
+from llm_extract.store import now_iso, read_manifest, read_records
 from llm_extract.suite import Gate, Suite
 
 Report = dict[str, Any]
@@ -66,8 +65,7 @@ def load_run(path: Path, list_field: str) -> RunPredictions:
     records, _ = read_records(path)
     incidents = {r["doc_id"]: (r.get(list_field) or []) if r["status"] == "ok" else [] for r in records}
     statuses = {r["doc_id"]: r["status"] for r in records}
-    manifest_path = manifest_path_for(path)
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+    manifest = read_manifest(path)
     return RunPredictions(incidents, statuses, manifest, grounding_summary(records))
 
 

@@ -32,6 +32,12 @@ def manifest_path_for(output: Path) -> Path:
     return output.with_name(f"{output.stem}.manifest.json")
 
 
+def read_manifest(output: Path) -> dict[str, Any] | None:
+    """The manifest stored beside a run's output, or None when there is none."""
+    path = manifest_path_for(output)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def read_records(path: Path) -> tuple[list[Record], int]:
     """All readable records of an output file, and how many lines were torn or unreadable."""
     records: list[Record] = []
