@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,132 @@ def test_bad_inputs_each_get_an_error_line_with_their_reason(tmp_path: Path) -> 
         assert record["origin"].startswith(str(docs)), "the line names where the document came from"
     assert records["good"]["status"] == records["latin1"]["status"] == "ok"
     assert len(records) == len(expected) + 2
+
+
+ARTICLE = "Car bomb in Bogotá: café destroyed, niños among the injured.\nPolice cordoned off the street.\n"
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32", "utf-32-be"])
+def test_utf16_and_utf32_with_a_bom_are_decoded_and_noted(tmp_path: Path, codec: str) -> None:
+    """Their NUL bytes used to get them refused as "binary"; the BOM says what they are."""
+    path = tmp_path / "wide.txt"
+    data = ARTICLE.encode(codec)
+    if codec.endswith("-be"):  # the -be codecs write no BOM of their own
+        data = ("\ufeff" + ARTICLE).encode(codec)
+    path.write_bytes(data)
+    (item,) = iter_inputs([path])
+    assert isinstance(item, Document), item
+    assert item.text == ARTICLE and item.notes == (f"{codec[:6].upper()} (BOM)",)
+
+
+def test_mixed_utf8_and_cp1252_lines_are_decoded_per_line_and_reported(tmp_path: Path) -> None:
+    """Mostly UTF-8 with two pasted Windows-1252 lines: decoding the whole file as cp1252 turned every UTF-8
+    line into mojibake (`BogotÃ¡`); each line is now read in its own encoding and the record says which."""
+    lines = ["Car bomb in Bogotá.", "Reuters", "Explosión en Bogotá, niños heridos.", "Policía", "Attaque à Cúcuta."]
+    data = b"\n".join(
+        line.encode("cp1252" if number in (2, 4) else "utf-8") for number, line in enumerate(lines)
+    )  # fmt: skip
+    (tmp_path / "mixed.txt").write_bytes(data)
+    (item,) = iter_inputs([tmp_path / "mixed.txt"])
+    assert isinstance(item, Document)
+    assert item.text == "\n".join(lines) and "Ã" not in item.text
+    assert item.notes == ("decoded as cp1252: lines 3, 5 (not UTF-8)",)
+
+
+def test_legacy_lines_in_another_script_are_detected(tmp_path: Path) -> None:
+    """Cyrillic Windows-1251 lines are not read as Windows-1252 gibberish (`Âçðûâ`): charset-normalizer names them."""
+    russian = "Взрыв в Москве: погибли пять человек, ранены десять."
+    data = b"Moscow, 3 May (Interfax)" + b"\n" + russian.encode("cp1251") + b"\nEnd.\n"
+    (tmp_path / "ru.txt").write_bytes(data)
+    (item,) = iter_inputs([tmp_path / "ru.txt"])
+    assert isinstance(item, Document) and russian in item.text
+    assert item.notes == ("decoded as cp1251: line 2 (not UTF-8)",)
+
+
+def test_a_clean_utf8_file_has_no_notes(tmp_path: Path) -> None:
+    (tmp_path / "clean.txt").write_text(ARTICLE)
+    (item,) = iter_inputs([tmp_path / "clean.txt"])
+    assert isinstance(item, Document) and item.text == ARTICLE and item.notes == ()
+
+
+def _lines(tmp_path: Path, *lines: str) -> Path:
+    path = tmp_path / "lines.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_lone_surrogates_in_jsonl_ids_and_texts_are_replaced_and_noted(tmp_path: Path) -> None:
+    path = _lines(
+        tmp_path,
+        '{"id": "a\\ud800", "text": "Bomb\\udc00 in \\ud83d\\ude00 town \\ud800."}',
+        '{"id": "b", "text": "Strike.", "url": 5, "source": "wire\\udfff"}',
+        '{"id": "c", "text": ' + "[" * 100_000 + "}",
+        '{"id": 1' + "0" * 5000 + ', "text": "x"}',
+    )
+    items = list(iter_inputs([path]))
+    assert len(items) == 4
+    first, second, nested, long_id = items
+    assert isinstance(first, Document) and first.id == "a\ufffd"
+    assert first.text == "Bomb\ufffd in \U0001f600 town \ufffd."  # a proper pair is one character, kept
+    assert first.notes == ("1 lone surrogate in the id replaced with U+FFFD", "2 lone surrogates replaced with U+FFFD")
+    assert isinstance(second, Document) and second.url is None and second.source == "wire\ufffd"
+    assert second.notes == ("'url' is not a string: ignored",)
+    assert isinstance(nested, InputFailure) and "not valid JSON" in nested.reason
+    assert isinstance(long_id, InputFailure) and "not valid JSON" in long_id.reason
+
+
+def test_a_surrogate_in_an_id_or_text_does_not_stop_the_batch(tmp_path: Path) -> None:
+    """One line per input, every line valid UTF-8 JSON, the documents after the bad one processed."""
+    path = _lines(
+        tmp_path,
+        '{"id": "s\\ud800", "text": "Rocket attack on a base."}',
+        '{"id": "t", "text": "Mortar fire\\udc00 on the airport."}',
+        '{"id": "after", "text": "Drone strike."}',
+    )
+    output = tmp_path / "out.jsonl"
+    with FakeOpenAI() as fake:
+        extract_batch([path], output, load_settings(base_url=fake.base_url, model="fake"))
+    lines = output.read_bytes().decode("utf-8").splitlines()
+    records = {record["doc_id"]: record for record in map(json.loads, lines)}
+    assert sorted(records) == ["after", "s\ufffd", "t"] and len(lines) == 3
+    assert all(record["status"] == "ok" for record in records.values())
+
+
+def test_an_undecodable_file_name_gives_a_writable_id(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (Path(os.fsdecode(bytes(folder) + b"/caf\xe9.txt"))).write_text("Bomb at a café.")
+    (item,) = iter_inputs([folder])
+    assert isinstance(item, Document) and item.id == "caf\\xe9"
+    item.id.encode("utf-8")
+    item.origin.encode("utf-8")
+
+
+def _without_hanging(paths: list[Path]) -> list[Document | InputFailure]:
+    """iter_inputs in a thread: the old code blocked forever opening a FIFO that nobody writes to."""
+    result: list[Document | InputFailure] = []
+    reader = threading.Thread(target=lambda: result.extend(iter_inputs(paths)), daemon=True)
+    reader.start()
+    reader.join(10)
+    assert not reader.is_alive(), "reading the inputs hung"
+    return result
+
+
+def test_a_fifo_or_device_is_never_opened_but_ends_as_a_failure(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "good.txt").write_text("Strike on a depot.")
+    os.mkfifo(folder / "pipe.txt")
+    os.mkfifo(folder / "feed.jsonl")
+    (folder / "null.txt").symlink_to("/dev/null")
+    os.mkfifo(tmp_path / "named.txt")
+    items = {item.id: item for item in _without_hanging([folder, tmp_path / "named.txt", Path("/dev/null")])}
+    assert isinstance(items["good"], Document)
+    reasons = {doc_id: item.reason for doc_id, item in items.items() if isinstance(item, InputFailure)}
+    assert reasons == {
+        "pipe": "not a regular file (FIFO)",
+        "feed": "not a regular file (FIFO)",
+        "null": "not a regular file (character device)",
+        str(tmp_path / "named.txt"): "not a regular file (FIFO)",
+        "/dev/null": "not a regular file (character device)",
+    }

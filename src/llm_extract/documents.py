@@ -1,16 +1,24 @@
 """Input documents from .txt/.md files, folders and JSONL, each either a Document or an InputFailure.
 
 Nothing is dropped: every file, line or path the user names comes out as one of the two, and a failure
-names the document and says why, so the batch can go on and the run can account for it.
+names the document and says why, so the batch can go on and the run can account for it. Whatever was
+repaired on the way in (a legacy encoding on some lines, a UTF-16 BOM, lone surrogates) is said in
+`Document.notes`, so a record never silently rests on a guess.
 """
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import json
+import os
+import re
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import charset_normalizer
 
 TEXT_SUFFIXES = {".txt", ".md"}
 JSONL_SUFFIXES = {".jsonl"}
@@ -25,6 +33,7 @@ class Document:
     published: str | None = None  # ISO date of publication, when known
     url: str | None = None
     source: str | None = None
+    notes: tuple[str, ...] = ()  # what was repaired while reading it (encodings, surrogates); empty when nothing
 
 
 @dataclass(frozen=True)
@@ -37,21 +46,98 @@ class InputFailure:
 Input = Document | InputFailure
 
 
+# Longest first: the UTF-32 LE BOM begins with the UTF-16 LE one.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32"),
+    (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16"),
+)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+MIN_DETECT_BYTES = 32  # below this charset detection is a coin toss (it reads 16 junk bytes as Shift-JIS)
+MAX_LISTED_LINES = 10
+
+
 def decode_text(data: bytes) -> str:
-    """Decode article bytes: UTF-8 (BOM allowed), else Windows-1252/Latin-1 text; binary data is refused."""
+    """Decode article bytes (see decode_with_notes); binary data and undecodable bytes are refused."""
+    return decode_with_notes(data)[0]
+
+
+def decode_with_notes(data: bytes) -> tuple[str, tuple[str, ...]]:
+    """The text and what decoding it took. UTF-16/32 need their BOM (checked before the NUL test, which they
+    would fail). A file that is not UTF-8 as a whole is decoded line by line: a copy-paste of legacy text into
+    a UTF-8 file would otherwise turn every UTF-8 line into mojibake (`BogotÃ¡`) under a whole-file guess."""
+    for bom, codec, name in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data[len(bom) :].decode(codec)
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"not valid {name} text despite its BOM ({exc.reason} at byte {exc.start})") from None
+            return text, (f"{name} (BOM)",)
     if b"\x00" in data[:8192]:
         raise ValueError("binary file (contains NUL bytes), not text")
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8-sig"), ()
     except UnicodeDecodeError as exc:
         utf8_error = exc
+    refusal = f"not UTF-8 text ({utf8_error.reason} at byte {utf8_error.start})"
+    lines = data.split(b"\n")
+    legacy = [number for number, line in enumerate(lines) if not _is_utf8(line, first=number == 0)]
+    encoding = _legacy_encoding(b"\n".join(lines[number] for number in legacy))
+    pieces, legacy_set = [], set(legacy)
+    for number, line in enumerate(lines):
+        if number not in legacy_set:
+            pieces.append(line.decode("utf-8-sig" if number == 0 else "utf-8"))
+            continue
+        try:
+            piece = line.decode(encoding)
+        except UnicodeDecodeError:
+            raise ValueError(refusal) from None
+        if any(ch in _CONTROL for ch in piece):
+            raise ValueError(refusal)
+        pieces.append(piece)
+    return "\n".join(pieces), (f"decoded as {encoding}: {_line_list(legacy)} (not UTF-8)",)
+
+
+def _is_utf8(line: bytes, first: bool) -> bool:
     try:
-        text = data.decode("cp1252")
+        line.decode("utf-8-sig" if first else "utf-8")
     except UnicodeDecodeError:
-        raise ValueError(f"not UTF-8 text ({utf8_error.reason} at byte {utf8_error.start})") from None
-    if any(ch in _CONTROL for ch in text):
-        raise ValueError(f"not UTF-8 text ({utf8_error.reason} at byte {utf8_error.start})")
-    return text
+        return False
+    return True
+
+
+def _legacy_encoding(sample: bytes) -> str:
+    """Windows-1252 (the usual legacy encoding of news text, and what a detector cannot tell from cp1250 on a
+    few Spanish or French lines) unless the detector is sure of another, e.g. Cyrillic cp1251."""
+    if len(sample) < MIN_DETECT_BYTES:
+        return "cp1252"
+    matches = list(charset_normalizer.from_bytes(sample))
+    if not matches:
+        return "cp1252"
+    best = min(match.chaos for match in matches)
+    if any("cp1252" in match.could_be_from_charset and match.chaos <= best + 0.05 for match in matches):
+        return "cp1252"
+    chosen = matches[0]
+    return chosen.encoding if chosen.chaos < 0.1 else "cp1252"
+
+
+def _line_list(numbers: list[int]) -> str:
+    shown = ", ".join(str(number + 1) for number in numbers[:MAX_LISTED_LINES])
+    more = f" and {len(numbers) - MAX_LISTED_LINES} more" if len(numbers) > MAX_LISTED_LINES else ""
+    return f"line{'s' if len(numbers) > 1 else ''} {shown}{more}"
+
+
+def replace_surrogates(text: str) -> tuple[str, int]:
+    """Lone surrogates (a JSON `\\ud800` escape, a mangled file name) cannot be written as UTF-8: each becomes
+    U+FFFD, so the text can be stored and sent, and the count is reported."""
+    return _SURROGATE.subn("\ufffd", text)
+
+
+def _surrogate_note(count: int, where: str = "") -> tuple[str, ...]:
+    if not count:
+        return ()
+    return (f"{count} lone surrogate{'s' if count > 1 else ''}{where} replaced with U+FFFD",)
 
 
 def _iso_date(value: object) -> str | None:
@@ -65,16 +151,59 @@ def _iso_date(value: object) -> str | None:
         raise ValueError(f"'published' is not an ISO date (YYYY-MM-DD...): {value!r}") from None
 
 
+_NOT_REGULAR = (
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+)
+
+
+class NotRegularFile(OSError):
+    """A FIFO, socket or device: reading one can block forever (a FIFO with no writer) or never end."""
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _NOT_REGULAR if test(mode)), "not a file")
+
+
+def read_regular(path: Path) -> bytes:
+    """The file's bytes, never opening anything but a regular file: stat first (opening a device can act on
+    it), then open without blocking and check the opened file again (it may have been swapped meanwhile)."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise NotRegularFile(f"not a regular file ({_kind(mode)})")
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as handle:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(f"not a regular file ({_kind(mode)})")
+        return handle.read()
+
+
+def _read_failure(exc: OSError) -> str:
+    if isinstance(exc, NotRegularFile):
+        return str(exc)
+    return f"cannot read file: {exc.strerror or exc}"
+
+
 def _text_document(path: Path, doc_id: str) -> Input:
+    origin = _safe_path(path)
     try:
-        text = decode_text(path.read_bytes())
+        text, notes = decode_with_notes(read_regular(path))
     except OSError as exc:
-        return InputFailure(doc_id, str(path), f"cannot read file: {exc.strerror or exc}")
+        return InputFailure(doc_id, origin, _read_failure(exc))
     except ValueError as exc:
-        return InputFailure(doc_id, str(path), str(exc))
+        return InputFailure(doc_id, origin, str(exc))
     if not text.strip():
-        return InputFailure(doc_id, str(path), "empty document (no text)")
-    return Document(id=doc_id, text=text, origin=str(path))
+        return InputFailure(doc_id, origin, "empty document (no text)")
+    return Document(id=doc_id, text=text, origin=origin, notes=notes)
+
+
+def _safe_path(path: Path | str) -> str:
+    """A path as text that can be written out: undecodable bytes in a file name (surrogate escapes) are shown as
+    `\\xff` escapes rather than crashing the UTF-8 output."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 # Benchmark files name these fields differently (MUC-4 in GTT's form: docid, doctext); the first present wins.
@@ -86,19 +215,39 @@ def _first_key(record: dict[str, object], keys: tuple[str, ...]) -> object:
     return next((record[key] for key in keys if key in record), None)
 
 
+def _jsonl_lines(path: Path) -> Iterator[tuple[int, bytes | str]]:
+    data = read_regular(path)
+    for bom, codec, _name in _BOMS:
+        if data.startswith(bom):  # UTF-16/32 JSONL: split the decoded text, not the bytes
+            lines: list[bytes] | list[str] = data[len(bom) :].decode(codec, "replace").splitlines()
+            break
+    else:
+        lines = data.splitlines()
+    yield from enumerate(lines, start=1)
+
+
+def _optional_text(record: dict[str, object], key: str, notes: list[str]) -> str | None:
+    value = record.get(key)
+    if value is None or isinstance(value, str):
+        return None if value is None else replace_surrogates(value)[0]
+    notes.append(f"'{key}' is not a string: ignored")
+    return None
+
+
 def _jsonl_documents(path: Path) -> Iterator[Input]:
+    where = _safe_path(path)
     try:
-        data = path.read_bytes()
+        lines = list(_jsonl_lines(path))
     except OSError as exc:
-        yield InputFailure(str(path), str(path), f"cannot read file: {exc.strerror or exc}")
+        yield InputFailure(where, where, _read_failure(exc))
         return
-    for number, raw in enumerate(data.splitlines(), start=1):
-        origin = f"{path}:{number}"
+    for number, raw in lines:
+        origin = f"{where}:{number}"
         if not raw.strip():
             continue
         try:
             record = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, an integer too long, deep nesting
             yield InputFailure(origin, origin, f"line is not valid JSON: {exc}")
             continue
         if not isinstance(record, dict):
@@ -108,11 +257,14 @@ def _jsonl_documents(path: Path) -> Iterator[Input]:
         if not isinstance(raw_id, str | int) or isinstance(raw_id, bool) or str(raw_id).strip() == "":
             yield InputFailure(origin, origin, "missing 'id' (a non-empty string or integer)")
             continue
-        doc_id = str(raw_id)
+        doc_id, id_surrogates = replace_surrogates(str(raw_id))
+        notes = list(_surrogate_note(id_surrogates, " in the id"))
         text = _first_key(record, TEXT_KEYS)
         if not isinstance(text, str):
             yield InputFailure(doc_id, origin, "missing 'text' (a string)")
             continue
+        text, text_surrogates = replace_surrogates(text)
+        notes += _surrogate_note(text_surrogates)
         if not text.strip():
             yield InputFailure(doc_id, origin, "empty document (no text)")
             continue
@@ -121,8 +273,9 @@ def _jsonl_documents(path: Path) -> Iterator[Input]:
         except ValueError as exc:
             yield InputFailure(doc_id, origin, str(exc))
             continue
+        url, source = _optional_text(record, "url", notes), _optional_text(record, "source", notes)
         yield Document(
-            id=doc_id, text=text, origin=origin, published=published, url=record.get("url"), source=record.get("source")
+            id=doc_id, text=text, origin=origin, published=published, url=url, source=source, notes=tuple(notes)
         )
 
 
@@ -133,20 +286,37 @@ def _file_inputs(path: Path, doc_id: str) -> Iterator[Input]:
     elif suffix in TEXT_SUFFIXES:
         yield _text_document(path, doc_id)
     else:
-        yield InputFailure(doc_id, str(path), f"unsupported file type '{suffix}' (use .txt, .md or .jsonl)")
+        yield InputFailure(doc_id, _safe_path(path), f"unsupported file type '{suffix}' (use .txt, .md or .jsonl)")
+
+
+def _mode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_mode
+    except OSError:
+        return None
 
 
 def _path_inputs(path: Path) -> Iterator[Input]:
-    if path.is_dir():
+    """Never opens a FIFO, socket or device (a FIFO without a writer would hang the run): those are failures."""
+    mode = _mode(path)
+    if mode is not None and stat.S_ISDIR(mode):
         for child in sorted(path.rglob("*")):
             relative = child.relative_to(path)
-            if any(part.startswith(".") for part in relative.parts) or child.is_dir():
+            child_mode = _mode(child)
+            hidden = any(part.startswith(".") for part in relative.parts)
+            if hidden or (child_mode is not None and stat.S_ISDIR(child_mode)):
                 continue
-            yield from _file_inputs(child, relative.with_suffix("").as_posix())
-    elif path.is_file():
-        yield from _file_inputs(path, path.stem)
+            doc_id = _safe_path(relative.with_suffix("").as_posix())
+            if child_mode is not None and not stat.S_ISREG(child_mode):
+                yield InputFailure(doc_id, _safe_path(child), f"not a regular file ({_kind(child_mode)})")
+                continue
+            yield from _file_inputs(child, doc_id)
+    elif mode is not None and stat.S_ISREG(mode):
+        yield from _file_inputs(path, _safe_path(path.stem))
+    elif mode is not None:
+        yield InputFailure(_safe_path(path), _safe_path(path), f"not a regular file ({_kind(mode)})")
     else:
-        yield InputFailure(str(path), str(path), "no such file or folder")
+        yield InputFailure(_safe_path(path), _safe_path(path), "no such file or folder")
 
 
 def iter_inputs(paths: Iterable[Path]) -> Iterator[Input]:
