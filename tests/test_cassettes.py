@@ -90,7 +90,7 @@ def test_cli_batch_over_seeds_replays_and_resumes(replay_settings: Settings, tmp
     assert manifest["status"] == "complete"
     assert manifest["prompt"]["name"] == "incident_v1" and len(manifest["prompt"]["sha256"]) == 64
     assert manifest["schema"]["name"] == "incident_v1" and len(manifest["schema"]["sha256"]) == 64
-    assert manifest["counts"]["processed"] == len(SEEDS)
+    assert manifest["counts"]["documents"] == len(SEEDS)
 
     rerun = CliRunner().invoke(app, args, env={"LLM_EXTRACT_CACHE_DIR": str(tmp_path)})
     assert rerun.exit_code == 0, rerun.output

@@ -92,7 +92,7 @@ def test_thirty_percent_faults_every_document_accounted_and_totals_match(tmp_pat
     assert sum(requests_spent(record) for record in records) == len(fake.requests), "no request unaccounted"
     counts = json.loads(summary.manifest_path.read_text())["counts"]
     assert counts["statuses"] == {status: sum(r["status"] == status for r in records) for status in STATUSES}
-    assert counts["processed"] == 150
+    assert counts["documents"] == 150
     assert counts["transport_retries"] == sum(r["transport_retries"] for r in records) > 0
     assert counts["reasks"] == sum(r["reasks"] for r in records) > 0
     assert counts["attempts"] == sum(r["attempts"] for r in records)
@@ -233,8 +233,10 @@ def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(
     assert all(record["status"] == "ok" for record in records), [r["error"] for r in records if r["error"]]
     manifest = json.loads(manifest_path_for(output).read_text())
     assert manifest["status"] == "complete"
-    assert manifest["counts"]["resumed"] == len(done_before)
-    assert manifest["counts"]["processed"] == 60 - len(done_before)
+    assert manifest["invocation"]["resumed"] == len(done_before)
+    assert manifest["invocation"]["processed"] == 60 - len(done_before)
+    # The totals cover the whole output, not only the last invocation.
+    assert manifest["counts"]["documents"] == 60 and manifest["counts"]["statuses"]["ok"] == 60
 
 
 def test_article_longer_than_the_context_is_refused_unsent_with_the_limit_named(tmp_path: Path) -> None:

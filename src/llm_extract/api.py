@@ -11,8 +11,10 @@ import contextlib
 import itertools
 import json
 import platform
+import signal
 import sys
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -25,12 +27,12 @@ from llm_extract.documents import Document, InputFailure, iter_inputs
 from llm_extract.errors import LLMExtractError
 from llm_extract.evaluate import Comparison, check_gate, evaluate_run
 from llm_extract.extract import ExtractionResult, Extractor, RecordExtractor, RetryPolicy, SamplingParams
-from llm_extract.fusion import Fusion, FusionConfig, fuse, source_incidents
+from llm_extract.fusion import Fusion, FusionConfig, fuse, run_incidents
+from llm_extract.identity import WorkIdentity
 from llm_extract.incidents import SourceIncident
 from llm_extract.prompts import PromptTemplate, load_prompt
 from llm_extract.provider import (
     Endpoint,
-    endpoint_identity,
     make_client,
     make_sync_client,
     open_endpoint,
@@ -39,9 +41,17 @@ from llm_extract.provider import (
 from llm_extract.report import to_markdown
 from llm_extract.requests import ExtractionRequest, PromptLimit, build_request, estimate_tokens, prompt_limit
 from llm_extract.review import write_review
-from llm_extract.runner import BatchRunner, RunObserver, RunStats
+from llm_extract.runner import BatchRunner, RunObserver, RunStats, file_totals
 from llm_extract.schema_loader import SchemaSpec, load_schema
-from llm_extract.store import RunStore, manifest_path_for, now_iso, read_manifest, read_records
+from llm_extract.store import (
+    OutputError,
+    RunStore,
+    line_warning,
+    manifest_path_for,
+    now_iso,
+    read_manifest,
+    read_records,
+)
 from llm_extract.suite import Suite, SuiteError, load_suite
 
 Progress = Callable[[str], None]
@@ -71,6 +81,7 @@ def _manifest(
     endpoint: Endpoint,
     prompt: PromptTemplate,
     schema: SchemaSpec,
+    identity: WorkIdentity,
     inputs: list[str],
     token_limit: PromptLimit | None,
 ) -> dict[str, Any]:
@@ -84,9 +95,11 @@ def _manifest(
         "endpoint": endpoint.describe(),
         "prompt": {"name": prompt.name, "path": str(prompt.path), "sha256": prompt.sha256},
         "schema": {"name": schema.name, "path": str(schema.path), "sha256": schema.sha256},
+        "work": identity.describe(),
         "settings": settings.public_dict(),
         "prompt_token_limit": None if token_limit is None else asdict(token_limit),
         "counts": None,
+        "invocation": None,
     }  # fmt: skip
 
 
@@ -108,6 +121,40 @@ def _previous_batch(store: RunStore) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
+def _check_previous_run(store: RunStore, identity: WorkIdentity, overwrite: bool) -> None:
+    """Never replace the lines of a run made with other weights, prompt, schema or settings unless asked to."""
+    has_lines, manifest = store.previous_run()
+    if not has_lines or overwrite:
+        return
+    again = "rerun with --overwrite to replace it, or choose another -o"
+    if manifest is None:
+        raise OutputError(f"{store.requested} holds run lines but no manifest beside it, so what made them is "
+                          f"unknown; {again}")  # fmt: skip
+    recorded = manifest.get("work")
+    if not isinstance(recorded, dict):
+        raise OutputError(f"{store.requested} was written by an earlier llm-extract that did not record what its "
+                          f"answers depend on; {again}")  # fmt: skip
+    if differences := identity.differences(recorded):
+        raise OutputError(f"{store.requested} holds a run made with other settings ({'; '.join(differences)}); {again}")
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler, `kill`) ends a run like Ctrl-C: the manifest says interrupted, the server stops."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def extract_batch(
     inputs: Iterable[str | Path],
     output: str | Path,
@@ -115,6 +162,7 @@ def extract_batch(
     *,
     limit: int | None = None,
     retry_invalid: bool = False,
+    overwrite: bool = False,
     cache: ResponseCache | None = None,
     observer: RunObserver | None = None,
     progress: Progress | None = None,
@@ -122,6 +170,10 @@ def extract_batch(
     batch_poll_s: float = 30.0,
 ) -> RunSummary:
     """Extract every input document into `output` (JSONL) with a manifest beside it; resumable.
+
+    An existing output is resumed only when it was made with the same work identity (weights, prompt, schema,
+    request settings: llm_extract.identity); otherwise it is refused unless `overwrite`. A file that is not a
+    run of this tool is always refused.
 
     With `batch`, the documents still to do are first sent as one OpenAI Batch API job (llm_extract.batch),
     polled every `batch_poll_s` seconds; answers that fail validation are re-asked, and documents the job
@@ -131,57 +183,65 @@ def extract_batch(
         raise LLMExtractError("a Batch API run does not use the response cache: give one or the other")
     if batch and settings.uses_embedded_model:
         raise LLMExtractError("--batch needs a server with the Batch API (--base-url); the embedded one has none")
+    if limit is not None and limit < 0:
+        raise LLMExtractError(f"--limit must be 0 or more, not {limit}")
     paths = [Path(p) for p in inputs]
     schema, prompt = load_schema(settings.schema_name), load_prompt(settings.prompt_name)
     store = RunStore(Path(output))
+    store.check_target(paths)
     token_limit = prompt_limit(settings)
+    identity = WorkIdentity.of(settings, prompt, schema)
 
     def runner_for(endpoint: Endpoint) -> BatchRunner:
         extractor: RecordExtractor = make_extractor(endpoint, settings)
         if cache is not None:
-            extractor = CachingExtractor(extractor, cache, endpoint_identity(settings))
-        return BatchRunner(extractor, store, settings.concurrency, retry_invalid, token_limit)
+            extractor = CachingExtractor(extractor, cache, identity)
+        return BatchRunner(extractor, store, identity, settings.concurrency, retry_invalid, token_limit,
+                           overwrite=overwrite)  # fmt: skip
 
-    offline = planned_endpoint(settings)
-    # Only a response cache can spare the model; without one, no client is built for nothing.
-    offline_runner = runner_for(offline) if cache is not None else None
-    if offline_runner is None or _needs_model(offline_runner, paths, limit):
-        endpoint_context = open_endpoint(settings, progress)
-    else:
-        endpoint_context = contextlib.nullcontext(offline)
-    with endpoint_context as endpoint, contextlib.ExitStack() as stack:
-        runner = offline_runner if offline_runner is not None and endpoint is offline else runner_for(endpoint)
-        manifest = _manifest(settings, endpoint, prompt, schema, [str(p) for p in paths], token_limit)
-        previous_batch = _previous_batch(store) if batch else None
-        store.write_manifest(manifest)
-        if batch:
-
-            def batch_update(report: dict[str, Any]) -> None:
-                manifest["batch"] = report
-                store.write_manifest(manifest)
-                if progress and report["status_history"]:
-                    progress(f"Batch API job {report['id']}: {report['status_history'][-1]['status']}")
-
-            assert isinstance(runner.extractor, Extractor)
-            manifest["batch"] = None  # stays None when nothing was left to submit
-            batch_client = make_sync_client(endpoint, settings)
-            stack.callback(batch_client.close)
-            submitter = BatchSubmitter(
-                runner.extractor, batch_client, batch_poll_s, batch_update, previous=previous_batch
-            )
-            runner.prefetch = submitter.run
-        stats: RunStats | None = None
-        try:
-            stats = runner.run(lambda: iter_inputs(paths), limit=limit, observer=observer)
-            manifest["status"] = "aborted" if stats.aborted else "complete"
-        except BaseException:
-            manifest["status"] = "interrupted"
-            raise
-        finally:
-            manifest["ended_at"] = now_iso()
-            if stats is not None:
-                manifest["counts"] = stats.as_dict()
+    with store.locked(), _terminate_as_interrupt():
+        _check_previous_run(store, identity, overwrite)
+        offline = planned_endpoint(settings)
+        # Only a response cache can spare the model; without one, no client is built for nothing.
+        offline_runner = runner_for(offline) if cache is not None else None
+        if offline_runner is None or _needs_model(offline_runner, paths, limit):
+            endpoint_context = open_endpoint(settings, progress)
+        else:
+            endpoint_context = contextlib.nullcontext(offline)
+        with endpoint_context as endpoint, contextlib.ExitStack() as stack:
+            runner = offline_runner if offline_runner is not None and endpoint is offline else runner_for(endpoint)
+            manifest = _manifest(settings, endpoint, prompt, schema, identity, [str(p) for p in paths], token_limit)
+            previous_batch = _previous_batch(store) if batch else None
             store.write_manifest(manifest)
+            if batch:
+
+                def batch_update(report: dict[str, Any]) -> None:
+                    manifest["batch"] = report
+                    store.write_manifest(manifest)
+                    if progress and report["status_history"]:
+                        progress(f"Batch API job {report['id']}: {report['status_history'][-1]['status']}")
+
+                assert isinstance(runner.extractor, Extractor)
+                manifest["batch"] = None  # stays None when nothing was left to submit
+                batch_client = make_sync_client(endpoint, settings)
+                stack.callback(batch_client.close)
+                submitter = BatchSubmitter(
+                    runner.extractor, batch_client, batch_poll_s, batch_update, previous=previous_batch
+                )
+                runner.prefetch = submitter.run
+            stats: RunStats | None = None
+            try:
+                stats = runner.run(lambda: iter_inputs(paths), limit=limit, observer=observer)
+                manifest["status"] = "aborted" if stats.aborted else "complete"
+            except BaseException:
+                manifest["status"] = "interrupted"
+                raise
+            finally:
+                manifest["ended_at"] = now_iso()
+                if stats is not None:
+                    manifest["invocation"] = stats.as_dict()
+                manifest["counts"] = file_totals(read_records(store.path)[0])  # every invocation's lines
+                store.write_manifest(manifest)
     assert stats is not None
     return RunSummary(output=store.path, manifest_path=store.manifest_path, manifest=manifest, stats=stats)
 
@@ -245,6 +305,36 @@ class EvalOutcome:
     report_json: Path
     report_md: Path
     run_path: Path
+    warnings: list[str]  # run lines skipped ("file:line: reason"), and a run that scored nothing
+
+    @property
+    def scored_nothing(self) -> bool:
+        """No gold document has an ok line in the run: its scores are zeros that mean nothing."""
+        return not self.report["run"].get("ok_in_gold")
+
+
+def store_baseline(outcome: EvalOutcome, suite: Suite) -> Path:
+    """Write the report as the suite's baseline, unless the run scored no document (a baseline of zeros
+    would let any later regression pass the gate)."""
+    if outcome.scored_nothing:
+        raise LLMExtractError(
+            f"not updating the baseline {suite.baseline_path}: no document of {outcome.run_path} came back ok "
+            f"for the gold of suite {suite.name}; score a run that extracted the suite's documents"
+        )
+    suite.baseline_path.write_text(outcome.report_json.read_text())
+    return suite.baseline_path
+
+
+def _read_baseline(path: Path, suite: Suite) -> dict[str, Any]:
+    """A stored report to gate on; a file that is not one is an error naming it, not a traceback."""
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SuiteError(f"cannot read the baseline {path} ({exc}); rewrite it with `llm-extract eval "
+                         f"{suite.name} --update-baseline`") from exc  # fmt: skip
+    if not isinstance(stored, dict) or not isinstance(stored.get("metrics"), dict):
+        raise SuiteError(f"{path} is not an eval report (no 'metrics' object); give the report.json of an eval")
+    return stored
 
 
 def evaluate_suite(
@@ -266,26 +356,37 @@ def evaluate_suite(
     `gold` scores against another gold file in the suite's format (e.g. another split), with that split's
     `documents` to extract; `run` may also be another system's predictions (the "gtt" profile reads
     its template JSON)."""
+    if run is not None and not Path(run).is_file():  # before anything is written: no report of zeros
+        raise LLMExtractError(
+            f"no run at {run}: give --run the JSONL written by `llm-extract extract -o`, or leave --run out "
+            "to extract the suite's documents"
+        )
     suite = suite if isinstance(suite, Suite) else load_suite(suite)
     settings = settings or load_settings(schema_name=suite.schema, prompt_name=suite.prompt)
     out_dir = out_dir or suite.directory / "out"
-    out_dir.mkdir(parents=True, exist_ok=True)
     if run is None:
+        out_dir.mkdir(parents=True, exist_ok=True)
         run = out_dir / "run.jsonl"
         for stale in (run, manifest_path_for(run)):
             stale.unlink(missing_ok=True)  # a fresh run each time: the response cache spares the model
         cache = ResponseCache(Path(settings.cache_dir) / "responses")
         inputs = [documents or suite.documents]
         extract_batch(inputs, run, settings, cache=cache, observer=observer, progress=progress)
-    report = evaluate_run(suite, run, load_schema(settings.schema_name).list_field, scope, gold)
+    spec = load_schema(settings.schema_name)
+    report = evaluate_run(suite, run, spec.list_field, scope, gold, shape=spec.json_schema)
     if baseline is not None and not baseline.is_file():
         raise SuiteError(f"no baseline at {baseline}; store one with `llm-extract eval {suite.name} --update-baseline`")
-    previous = json.loads(baseline.read_text()) if baseline is not None else None
+    previous = _read_baseline(baseline, suite) if baseline is not None else None
     comparison = check_gate(report, previous, suite.gate)
     report_json, report_md = out_dir / "report.json", out_dir / "report.md"
+    out_dir.mkdir(parents=True, exist_ok=True)
     report_json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     report_md.write_text(to_markdown(report, comparison if previous is not None else None))
-    return EvalOutcome(report, comparison, report_json, report_md, run)
+    warnings = [line_warning(run, item["line"], item["reason"]) for item in report["run"].get("skipped_lines", [])]
+    outcome = EvalOutcome(report, comparison, report_json, report_md, run, warnings)
+    if outcome.scored_nothing:
+        warnings.append(f"no document of {run} came back ok for the gold of suite {suite.name}: every score is 0")
+    return outcome
 
 
 def _run_schema(run: Path, suite: Suite | None) -> SchemaSpec:
@@ -325,6 +426,7 @@ class FuseSummary:
     fusion: Fusion
     output: Path | None
     not_ok: list[str]  # documents of the runs that ended invalid or error: nothing of theirs is fused
+    warnings: list[str]  # run lines skipped, as "file:line: reason"
 
 
 def fuse_runs(
@@ -334,15 +436,15 @@ def fuse_runs(
     (llm_extract.fusion), and write them to `output` as JSONL, one event a line. No model call."""
     reports: list[SourceIncident] = []
     not_ok: list[str] = []
+    warnings: list[str] = []
     for run in map(Path, runs):
-        if not run.is_file():
-            raise LLMExtractError(f"no run at {run}: give the JSONL written by `llm-extract extract -o`")
-        found, skipped = source_incidents(read_records(run)[0], str(run))
-        reports += found
-        not_ok += skipped
+        found = run_incidents(run)  # refuses a missing or empty run; names each skipped line
+        reports += found.reports
+        not_ok += found.not_ok
+        warnings += found.warnings
     fusion = fuse(reports, config)
     if output is not None:
         output = Path(output)
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text("".join(json.dumps(event, ensure_ascii=False) + "\n" for event in fusion.events))
-    return FuseSummary(fusion, output, not_ok)
+    return FuseSummary(fusion, output, not_ok, warnings)

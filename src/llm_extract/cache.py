@@ -1,20 +1,20 @@
 """A response cache: the same request to the same model with the same settings is answered from disk.
 
-Key: endpoint identity, model, sampling and re-ask settings, what validation sees (the document text),
-prompt hash, schema hash and the document text. Only finished answers (ok or invalid) are kept;
-transport errors are never cached.
+Key: the document's work key (llm_extract.identity: weights or endpoint, model, prompt and schema hashes,
+sampling and re-ask settings, the text and its publication date), the same key that resume uses. Only
+finished answers (ok or invalid) are kept; transport errors are never cached.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from llm_extract.extract import VALIDATION_CONTEXT_KEY, ExtractionResult, Extractor, PriorAnswer, Usage
+from llm_extract.extract import ExtractionResult, Extractor, PriorAnswer, Usage
+from llm_extract.identity import WorkIdentity
 from llm_extract.requests import ExtractionRequest
 
 CACHEABLE = {"ok", "invalid"}
@@ -46,26 +46,14 @@ class ResponseCache:
 class CachingExtractor:
     """Wraps an Extractor: answers from the cache when it can, and stores what the model answers."""
 
-    def __init__(self, extractor: Extractor, cache: ResponseCache, endpoint_identity: str) -> None:
+    def __init__(self, extractor: Extractor, cache: ResponseCache, identity: WorkIdentity) -> None:
         self.inner = extractor
         self.cache = cache
-        self.endpoint_identity = endpoint_identity
+        self.identity = identity
         self.schema, self.prompt, self.params = extractor.schema, extractor.prompt, extractor.params
 
     def key(self, request: ExtractionRequest) -> str:
-        material = {
-            "endpoint": self.endpoint_identity,
-            "params": asdict(self.params),
-            "max_reasks": self.inner.policy.max_reasks,
-            "validation_context": [VALIDATION_CONTEXT_KEY],  # validators see the text: answers may differ
-            "prompt": self.prompt.sha256,
-            "schema": self.schema.sha256,
-            "text": request.text_sha256,
-            "published": request.document.published,
-        }
-        if self.inner.require_grounding:  # only when set, so existing keys stay valid
-            material["require_grounding"] = True
-        return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+        return self.identity.document_key(request.text_sha256, request.document.published)
 
     def is_cached(self, request: ExtractionRequest) -> bool:
         return self.cache.get(self.key(request)) is not None

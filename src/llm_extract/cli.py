@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from llm_extract import api
 from llm_extract.config import load_settings
+from llm_extract.display import shown
 from llm_extract.errors import LLMExtractError
 from llm_extract.fusion import FusionConfig
 from llm_extract.report import describe_change
@@ -43,8 +44,28 @@ STATUS_STYLE = {"ok": "green", "invalid": "yellow", "error": "red"}
 TABLE_ROWS_MAX = 40
 
 
+class Scope(StrEnum):
+    """scoring.ScoringConfig.scope: a typo such as 'mian' is a usage error, not a silent 'all'."""
+
+    MAIN = "main"
+    ALL = "all"
+
+
+def _finite(value: float) -> float:
+    """A float option that must be a number (nan or inf compares false with everything)."""
+    if value != value or value in (float("inf"), float("-inf")):
+        raise typer.BadParameter("give a finite number")
+    return value
+
+
+def _warn_all(warnings: list[str]) -> None:
+    """Lines a reader skipped and other warnings, as text (they quote file names and ids)."""
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/] {shown(warning)}", soft_wrap=True)
+
+
 def _fail(exc: LLMExtractError) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {exc}")
+    console.print(f"[bold red]error:[/] {shown(exc)}")
     return typer.Exit(2)
 
 
@@ -70,7 +91,7 @@ class ProgressObserver:
         if record["status"] != "ok":
             style = STATUS_STYLE[record["status"]]
             first_line = (record.get("error") or "").splitlines()[0] if record.get("error") else ""
-            console.print(f"[{style}]{record['status']}[/] {record['doc_id']}: {first_line}")
+            console.print(f"[{style}]{record['status']}[/] {shown(record['doc_id'])}: {shown(first_line)}")
         elapsed = max(time.monotonic() - self.started_at, 1e-9)
         assert self.task is not None
         self.progress.update(self.task, advance=1, rate=f"{len(self.records) / elapsed:.2f}", tokens=f"{self.tokens:,}")
@@ -86,14 +107,14 @@ def _summary_table(records: list[Record], list_field: str) -> Table:
         roles = [item.get("role") for item in items if isinstance(item, dict)]
         error = (record.get("error") or "").splitlines()
         table.add_row(
-            record["doc_id"],
+            shown(record["doc_id"]),
             f"[{STATUS_STYLE[record['status']]}]{record['status']}[/]",
             str(len(items)) if record["status"] == "ok" else "-",
             f"{roles.count('main')}/{roles.count('background')}" if roles else "-",
             f"{record['usage']['total_tokens']:,}",
             str(record["attempts"]),
             f"{record['latency_s']:.1f}",
-            (error[-1] if error else "")[:60],
+            shown((error[-1] if error else "")[:60]),
         )
     if len(records) > TABLE_ROWS_MAX:
         table.caption = f"first {TABLE_ROWS_MAX} of {len(records)} documents shown"
@@ -155,11 +176,14 @@ def extract(
         int | None, typer.Option(help="The model's context in tokens: longer articles are refused as 'too long'")
     ] = None,
     config: ConfigOpt = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N inputs")] = None,
+    limit: Annotated[int | None, typer.Option(min=0, help="Only the first N inputs")] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Render prompts and estimate tokens; call nothing")
     ] = False,
     retry_invalid: Annotated[bool, typer.Option(help="On resume, redo documents that ended invalid")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an output made with another model, prompt, schema or settings")
+    ] = False,
     strict: Annotated[bool, typer.Option(help="Exit 3 if any document ends invalid or error")] = False,
     batch: Annotated[
         bool,
@@ -185,8 +209,8 @@ def extract(
         with _progress() as progress:
             observer = ProgressObserver(progress)
             summary = api.extract_batch(
-                inputs, output, settings, limit=limit, retry_invalid=retry_invalid, observer=observer, progress=_say,
-                batch=batch, batch_poll_s=batch_poll_s,
+                inputs, output, settings, limit=limit, retry_invalid=retry_invalid, overwrite=overwrite,
+                observer=observer, progress=_say, batch=batch, batch_poll_s=batch_poll_s,
             )  # fmt: skip
     except LLMExtractError as exc:
         raise _fail(exc) from None
@@ -202,10 +226,13 @@ def extract(
         f"[bold]{counts['processed']}[/] processed ([green]{statuses['ok']} ok[/], "
         f"[yellow]{statuses['invalid']} invalid[/], [red]{statuses['error']} error[/]), {counts['resumed']} resumed, "
         f"{counts['usage']['total_tokens']:,} tokens, "
-        f"{counts['wall_s']:.1f} s -> {summary.output}  (manifest: {summary.manifest_path})"
+        f"{counts['wall_s']:.1f} s -> {shown(summary.output)}  (manifest: {shown(summary.manifest_path)})"
     )
     if counts["aborted"]:
-        console.print(f"[red]aborted[/]: {counts['aborted']}")
+        console.print(f"[red]aborted[/]: {shown(counts['aborted'])}")
+        raise typer.Exit(1)
+    if counts["processed"] and statuses["error"] == counts["processed"]:
+        console.print("[red]every document failed[/]: see the errors above and in the output's error field")
         raise typer.Exit(1)
     if strict and (statuses["invalid"] or statuses["error"]):
         raise typer.Exit(3)
@@ -218,7 +245,7 @@ def eval_command(
     baseline: Annotated[Path | None, typer.Option(help="Compare with this stored report and gate on it")] = None,
     gate: Annotated[bool, typer.Option("--gate", help="Compare with the suite's stored baseline")] = False,
     update_baseline: Annotated[bool, typer.Option(help="Store this report as the suite's baseline")] = False,
-    scope: Annotated[str | None, typer.Option(help="Score 'main' incidents only, or 'all'")] = None,
+    scope: Annotated[Scope | None, typer.Option(help="Score 'main' incidents only, or 'all'")] = None,
     gold: Annotated[
         Path | None, typer.Option(help="Score against this gold file instead (same format, e.g. another split)")
     ] = None,
@@ -249,29 +276,34 @@ def eval_command(
             baseline = loaded.baseline_path
         with _progress() as progress:
             outcome = api.evaluate_suite(
-                loaded, settings, run=run, out_dir=out_dir, baseline=baseline, scope=scope, gold=gold, documents=docs,
-                observer=None if run else ProgressObserver(progress), progress=_say,
+                loaded, settings, run=run, out_dir=out_dir, baseline=baseline, scope=scope and scope.value, gold=gold,
+                documents=docs, observer=None if run else ProgressObserver(progress), progress=_say,
             )  # fmt: skip
     except LLMExtractError as exc:
         raise _fail(exc) from None
     report = outcome.report
+    _warn_all(outcome.warnings)
     out.print(_metrics_table(report))
     fusion = report.get("fusion")
     if fusion and "skipped" not in fusion:
         parts = [f"{name} pairwise F1 {fusion[key]['pairwise']['f1']:.3f}, B-cubed F1 {fusion[key]['bcubed']['f1']:.3f}"
+                 if fusion[key]["items"] else f"{name}: no incident to fuse"
                  for name, key in (("alone", "gold"), ("end to end", "e2e"))]  # fmt: skip
         out.print("fusion against the gold clusters: " + "; ".join(parts))
     if baseline is not None:
         for name, old, new in outcome.comparison.moved:
-            out.print(f"  moved: {name}: {old} -> {new} ({describe_change(old, new)})")
+            out.print(f"  moved: {shown(name)}: {old} -> {new} ({describe_change(old, new)})")
         if not outcome.comparison.moved:
             out.print("  no metric moved against the baseline")
     for failure in outcome.comparison.failures:
-        console.print(f"[red]gate:[/] {failure}")
-    console.print(f"report: {outcome.report_md} and {outcome.report_json}")
+        console.print(f"[red]gate:[/] {shown(failure)}")
+    console.print(f"report: {shown(outcome.report_md)} and {shown(outcome.report_json)}", soft_wrap=True)
     if update_baseline:
-        loaded.baseline_path.write_text(outcome.report_json.read_text())
-        console.print(f"baseline updated: {loaded.baseline_path}")
+        try:
+            stored = api.store_baseline(outcome, loaded)
+        except LLMExtractError as exc:
+            raise _fail(exc) from None
+        console.print(f"baseline updated: {shown(stored)}", soft_wrap=True)
     if not outcome.comparison.passed:
         raise typer.Exit(1)
 
@@ -292,12 +324,13 @@ def review(
         page = api.review_run(run, output, documents=docs, suite=suite)
     except LLMExtractError as exc:
         raise _fail(exc) from None
+    _warn_all(page["warnings"])
     documents = page["documents"]
     without_text = sum(1 for d in documents if d.text is None)
     flagged = sum(1 for d in documents for card in d.cards if card.flags)
     records, values = sum(len(d.cards) for d in documents), sum(len(d.spans) for d in documents)
     summary = f"{len(documents)} documents, {records} records ({flagged} flagged), {values} highlighted values"
-    out.print(f"wrote {output}: {summary}", soft_wrap=True)
+    out.print(f"wrote {shown(output)}: {summary}", soft_wrap=True)
     if without_text:
         console.print(f"[yellow]{without_text} documents without their text[/]: give them with --docs")
 
@@ -309,10 +342,13 @@ def fuse_command(
         "events.jsonl"
     ),
     threshold: Annotated[
-        float, typer.Option(help="Evidence two reports need to be one event (the table in llm_extract.fusion)")
+        float,
+        typer.Option(
+            callback=_finite, help="Evidence two reports need to be one event (the table in llm_extract.fusion)"
+        ),
     ] = FusionConfig.threshold,
     date_slack: Annotated[
-        int, typer.Option(help="Days apart two reports' dates may still be one event")
+        int, typer.Option(min=0, help="Days apart two reports' dates may still be one event")
     ] = FusionConfig.date_slack_days,
 ) -> None:
     """Group incidents that different articles report of the same attack into one event each, with their
@@ -321,21 +357,22 @@ def fuse_command(
         summary = api.fuse_runs(runs, output, FusionConfig(threshold=threshold, date_slack_days=date_slack))
     except LLMExtractError as exc:
         raise _fail(exc) from None
+    _warn_all(summary.warnings)
     events, stats = summary.fusion.events, summary.fusion.stats
-    shown = sorted(events, key=lambda event: -len(event["sources"]))[:TABLE_ROWS_MAX]  # stable: date order kept
-    out.print(_events_table(shown, len(events)))
-    for event in shown:
+    listed = sorted(events, key=lambda event: -len(event["sources"]))[:TABLE_ROWS_MAX]  # stable: date order kept
+    out.print(_events_table(listed, len(events)))
+    for event in listed:
         for conflict in event["conflicts"]:
             said = "; ".join(f"{_shown(v['value'])} ({', '.join(v['sources'])})" for v in conflict["values"])
             line = f"{conflict['field']}: {said} -> reported {_shown(conflict['reported'])}"
-            out.print(f"  {event['event_id']} {escape(line)}", highlight=False)
+            out.print(f"  {shown(event['event_id'])} {shown(line)}", highlight=False)
     if summary.not_ok:
         console.print(f"[yellow]{len(summary.not_ok)} documents not ok[/] (invalid or error): nothing of theirs fused")
     console.print(
         f"{stats['reports']} incidents from {stats['articles']} articles -> {stats['events']} events "
         f"({stats['multi_report_events']} reported by several articles, {stats['events_with_conflicts']} with "
         f"conflicts, {stats['borderline_events']} borderline); {stats['candidate_pairs']:,} of {stats['all_pairs']:,} "
-        f"pairs compared, {stats['seconds']:.2f} s -> {output}"
+        f"pairs compared, {stats['seconds']:.2f} s -> {shown(output)}"
     )
 
 
@@ -361,13 +398,13 @@ def _events_table(events: list[dict[str, Any]], total: int) -> Table:
         place = ", ".join(str(v) for v in (location["site"] or location["town"] or location["region"],
                                               location["country"]) if v)  # fmt: skip
         table.add_row(
-            event["event_id"] + (" [yellow](borderline)[/]" if event["borderline"] else ""),
-            _shown(record["date"]),
-            escape(place) or "∅",
-            str(record["sub_event_type"]),
+            shown(event["event_id"]) + (" [yellow](borderline)[/]" if event["borderline"] else ""),
+            shown(_shown(record["date"])),
+            shown(place) or "∅",
+            shown(record["sub_event_type"]),
             str(len(event["sources"])),
             str(len(event["articles"])),
-            escape(", ".join(conflict["field"] for conflict in event["conflicts"])),
+            shown(", ".join(conflict["field"] for conflict in event["conflicts"])),
         )
     if total > len(events):
         table.caption = f"the {len(events)} events with most reports of {total}"
@@ -377,11 +414,12 @@ def _events_table(events: list[dict[str, Any]], total: int) -> Table:
 def _metrics_table(report: dict[str, Any]) -> Table:
     if report.get("profile") == "gtt":
         return _gtt_table(report)
-    table = Table(title=f"suite {report['suite']} (scope {report['scope']}, {report['documents_scored']} documents)")
+    title = f"suite {report['suite']} (scope {report['scope']}, {report['documents_scored']} documents)"
+    table = Table(title=shown(title))
     for column in ("", "precision", "recall", "F1", "TP", "FP", "FN"):
         table.add_column(column, justify="left" if not column else "right")
     rows = [("incidents", report["incidents"]), ("fields (micro)", report["fields"]["micro"])]
-    rows += [(f"  {path}", counts) for path, counts in report["fields"]["by_field"].items()]
+    rows += [(f"  {shown(path)}", counts) for path, counts in report["fields"]["by_field"].items()]
     for name, c in rows:
         if c["tp"] + c["fp"] + c["fn"]:
             table.add_row(name, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}",
@@ -390,7 +428,7 @@ def _metrics_table(report: dict[str, Any]) -> Table:
 
 
 def _gtt_table(report: dict[str, Any]) -> Table:
-    table = Table(title=f"suite {report['suite']}: GTT metric, {report['documents_scored']} documents")
+    table = Table(title=shown(f"suite {report['suite']}: GTT metric, {report['documents_scored']} documents"))
     for column in ("", "precision", "recall", "F1", "correct/predicted", "found/gold"):
         table.add_column(column, justify="left" if not column else "right")
     scores = report["gtt"]
@@ -405,7 +443,8 @@ def _print_dry_run(items: list[api.DryRunItem]) -> None:
     for column in ("document", "chars", "≈ prompt tokens", "note"):
         table.add_column(column)
     for item in items:
-        table.add_row(item.doc_id, str(item.chars or "-"), str(item.estimated_prompt_tokens or "-"), item.error or "")
+        tokens = str(item.estimated_prompt_tokens or "-")
+        table.add_row(shown(item.doc_id), str(item.chars or "-"), tokens, shown(item.error or ""))
     out.print(table)
     total = sum(item.estimated_prompt_tokens or 0 for item in items)
     out.print(f"{len(items)} documents, ≈ {total:,} prompt tokens in all")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections import Counter
@@ -14,8 +15,9 @@ from typing import Any, Protocol
 from llm_extract.annotate import annotate
 from llm_extract.documents import Document, Input, InputFailure
 from llm_extract.extract import ExtractionResult, PriorAnswer, RecordExtractor, Usage
+from llm_extract.identity import WorkIdentity
 from llm_extract.requests import ExtractionRequest, PromptLimit, build_request
-from llm_extract.store import Record, RunStore, now_iso
+from llm_extract.store import OutputError, Record, RunStore, now_iso
 
 # Answers obtained before the run's own calls (a Batch API job): per doc_id, a finished result or a rejected
 # answer to re-ask from; documents without one are done the normal way.
@@ -45,7 +47,7 @@ class RunStats:
     transport_retries: int = 0
     backoff_s: float = 0.0
     wall_s: float = 0.0
-    aborted: str | None = None
+    aborted: str | None = None  # why the run stopped early (a fatal endpoint error, an unwritable output)
 
     def add(self, record: Record) -> None:
         self.statuses[record["status"]] += 1
@@ -79,16 +81,41 @@ class RunStats:
         }
 
 
+def file_totals(records: Iterable[Record]) -> dict[str, Any]:
+    """Counts over every line of a stored run (all invocations, resumed ones included): the manifest's totals."""
+    statuses: Counter[str] = Counter()
+    usage = Usage()
+    sums = {"attempts": 0, "reasks": 0, "transport_retries": 0, "backoff_s": 0.0, "cached": 0}
+    for record in records:
+        statuses[str(record.get("status"))] += 1
+        if record.get("cached"):
+            sums["cached"] += 1
+            continue
+        recorded = record.get("usage") or {}
+        usage.prompt_tokens += int(recorded.get("prompt_tokens") or 0)
+        usage.completion_tokens += int(recorded.get("completion_tokens") or 0)
+        for key in ("attempts", "reasks", "transport_retries", "backoff_s"):
+            sums[key] += record.get(key) or 0
+    return {
+        "documents": sum(statuses.values()),
+        "statuses": {status: statuses.get(status, 0) for status in ("ok", "invalid", "error")},
+        "usage": usage.as_dict(),
+        **sums,
+        "backoff_s": round(sums["backoff_s"], 3),
+    }
+
+
 def _document_fields(document: Document) -> dict[str, Any]:
-    return {"origin": document.origin, "published": document.published, "url": document.url, "source": document.source}
+    return {"origin": document.origin, "published": document.published, "url": document.url, "source": document.source,
+            "input_notes": list(getattr(document, "notes", ()))}  # fmt: skip
 
 
-def failure_record(failure: InputFailure) -> Record:
-    """A document that never reached the model: it is still accounted for, with its reason."""
+def failure_record(failure: InputFailure, kind: str = "input") -> Record:
+    """A document that never reached the model, or whose handling failed: still accounted for, with its reason."""
     return {
         "doc_id": failure.id,
         "status": "error",
-        "error_kind": "input",
+        "error_kind": kind,
         "error": failure.reason,
         "origin": failure.origin,
         "usage": Usage().as_dict(),
@@ -108,12 +135,16 @@ class BatchRunner:
         self,
         extractor: RecordExtractor,
         store: RunStore,
+        identity: WorkIdentity,
         concurrency: int,
         retry_invalid: bool = False,
         prompt_limit: PromptLimit | None = None,
         prefetch: Prefetch | None = None,
+        overwrite: bool = False,
     ) -> None:
         self.extractor = extractor
+        self.identity = identity
+        self.overwrite = overwrite
         self.prefetch = prefetch
         self._prefetched: dict[str, ExtractionResult | PriorAnswer] = {}
         self.prompt_limit = prompt_limit
@@ -126,6 +157,9 @@ class BatchRunner:
 
     def request_for(self, document: Document) -> ExtractionRequest:
         return build_request(document, self.prompt, self.schema, self.model)
+
+    def work_key(self, request: ExtractionRequest) -> str:
+        return self.identity.document_key(request.text_sha256, request.document.published)
 
     def result_record(self, request: ExtractionRequest, result: ExtractionResult) -> Record:
         data = result.data or {}
@@ -146,7 +180,7 @@ class BatchRunner:
             **_document_fields(request.document),
             "text_sha256": request.text_sha256,
             "injections": [list(span) for span in request.injections],
-            "resume_key": request.resume_key,
+            "resume_key": self.work_key(request),
             "model": self.model,
             "prompt": {"name": self.prompt.name, "sha256": self.prompt.sha256},
             "schema": {"name": self.schema.name, "sha256": self.schema.sha256},
@@ -158,13 +192,16 @@ class BatchRunner:
             record["last_output"] = result.last_output
         return record
 
-    def _keeper(self, planned: dict[str, str | None]) -> Callable[[Record], bool]:
-        """Which stored lines survive: finished work for the same key, and documents not in this run."""
+    def _keeper(self, planned: dict[str, str | None], origins: dict[str, str]) -> Callable[[Record], bool]:
+        """Which stored lines survive: finished work with the same key, and documents not in this run. A line
+        whose input place (file, JSONL line) now yields another id is stale: that input was fixed."""
         done_statuses = {"ok"} if self.retry_invalid else {"ok", "invalid"}
 
         def keep(record: Record) -> bool:
+            if self.overwrite:
+                return False
             if record["doc_id"] not in planned:
-                return True
+                return origins.get(str(record.get("origin"))) in (None, record["doc_id"])
             key = planned[record["doc_id"]]
             return key is not None and record.get("resume_key") == key and record.get("status") in done_statuses
 
@@ -180,12 +217,14 @@ class BatchRunner:
 
         stats = RunStats()
         planned: dict[str, str | None] = {}
+        origins: dict[str, str] = {}
         for item in limited():
-            planned[item.id] = self.request_for(item).resume_key if isinstance(item, Document) else None
+            planned[item.id] = self.work_key(self.request_for(item)) if isinstance(item, Document) else None
+            origins[item.origin] = item.id
         stats.planned = len(planned)
         started = time.monotonic()
         try:
-            with self.store.session(self._keeper(planned)) as opened:
+            with self.store.session(self._keeper(planned, origins)) as opened:
                 stats.dropped_lines = opened.dropped
                 done = {doc_id for doc_id in opened.kept if doc_id in planned}
                 if observer:
@@ -217,6 +256,12 @@ class BatchRunner:
         return await self.extractor.extract(request)
 
     async def _run(self, items: Iterable[Input], done: set[str], stats: RunStats, observer: RunObserver | None) -> None:
+        """Feed the workers; every document taken ends as one stored line, whatever raises where.
+
+        A worker never dies of one document (its failure is stored as an error line); when the output itself
+        cannot be written, the run stops (stats.aborted) and what is in flight is left for a rerun. The feeder
+        waits on the queue and on the workers together, so a worker that ends early can never leave it blocked.
+        """
         queue: asyncio.Queue[ExtractionRequest | None] = asyncio.Queue(maxsize=self.concurrency * 2)
         # One writer thread: lines stay whole and in order, and the event loop keeps serving requests while a
         # line is fsynced (fsync in the loop stalled every request in flight: about 5 ms a document, measured).
@@ -224,41 +269,69 @@ class BatchRunner:
         loop = asyncio.get_running_loop()
 
         async def store(record: Record) -> None:
-            await loop.run_in_executor(writer, self.store.append, record)
+            if stats.aborted:
+                return  # the output failed: nothing more is written, what remains is redone by a rerun
+            try:
+                await loop.run_in_executor(writer, self.store.append, record)
+            except OutputError as exc:
+                stats.aborted = str(exc)
+                return
             stats.add(record)
             if observer:
-                observer.recorded(record)
+                with contextlib.suppress(Exception):  # a display problem must not stop the run; the line is stored
+                    observer.recorded(record)
+
+        async def process(request: ExtractionRequest) -> None:
+            try:
+                result = await self._extract(request)
+                record = self.result_record(request, result)
+            except Exception as exc:  # the extractor and annotation own their errors; this is the last guard
+                reason = f"unexpected {type(exc).__name__} while processing: {exc}"
+                await store(failure_record(InputFailure(request.doc_id, request.document.origin, reason), "internal"))
+                return
+            await store(record)
+            if result.fatal and not stats.aborted:
+                stats.aborted = f"stopped after a fatal endpoint error on {request.doc_id}: {result.error}"
 
         async def worker() -> None:
             while (request := await queue.get()) is not None:
-                if stats.aborted:
-                    continue  # left for a rerun, not recorded as failed
-                result = await self._extract(request)
-                await store(self.result_record(request, result))
-                if result.fatal:
-                    stats.aborted = f"stopped after a fatal endpoint error on {request.doc_id}: {result.error}"
+                if not stats.aborted:  # after an abort, requests are left for a rerun, not recorded as failed
+                    await process(request)
 
-        workers = [asyncio.create_task(worker()) for _ in range(self.concurrency)]
-        try:
+        async def feed() -> None:
             for item in items:
                 if stats.aborted:
                     break
                 if item.id in done:
                     stats.resumed += 1
-                elif isinstance(item, InputFailure):
+                    continue
+                if isinstance(item, InputFailure):
                     await store(failure_record(item))
-                else:
+                    continue
+                try:
                     request = self.request_for(item)
                     too_long = self.prompt_limit.refusal(request) if self.prompt_limit else None
-                    if too_long:  # not sent: the server would truncate it or fail without saying why
-                        await store(failure_record(InputFailure(item.id, item.origin, too_long)))
-                    else:
-                        await queue.put(request)
+                except Exception as exc:
+                    too_long = f"cannot build the request: {type(exc).__name__}: {exc}"
+                if too_long:  # not sent: the server would truncate it or fail without saying why
+                    await store(failure_record(InputFailure(item.id, item.origin, too_long)))
+                else:
+                    await queue.put(request)
             for _ in workers:
                 await queue.put(None)
-            await asyncio.gather(*workers)
+
+        workers = [asyncio.create_task(worker()) for _ in range(self.concurrency)]
+        feeder = asyncio.create_task(feed())
+        try:
+            pending: set[asyncio.Task[None]] = {feeder, *workers}
+            while pending:
+                finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+                for task in finished:
+                    if task.exception() is not None:
+                        raise task.exception()  # type: ignore[misc]
         finally:
-            for task in workers:
+            for task in [feeder, *workers]:
                 task.cancel()
+            await asyncio.gather(feeder, *workers, return_exceptions=True)
             writer.shutdown(wait=True)  # a line being written is finished, never torn by us
             await self.extractor.aclose()
