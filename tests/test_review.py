@@ -126,3 +126,56 @@ def test_review_of_a_stored_muc4_run_marks_templates_against_gold(tmp_path: Path
             span["status"] != "exact"
         )
     assert "matches gold template 1" in html and "missed: gold template" in html and "is not in the article" in html
+
+
+ATTACK = (
+    "Officials quoted the post <!--<script>alert(1)</script> and </SCRIPT > word for word.\n"
+    "Two drones struck al-Asad airbase in western Iraq on Wednesday."
+)
+
+
+def attack_page(tmp_path: Path) -> Path:
+    """The review of an article whose text holds `<!--<script>` and `</script>` (they were embedded raw)."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "attack.txt").write_text(ATTACK)
+    run = tmp_path / "run.jsonl"
+    incident = {"location": {"site": "al-Asad airbase", "town": None, "region": "western Iraq", "country": "IQ"}}
+    run.write_text(json.dumps({"doc_id": "attack", "status": "ok", "incidents": [incident]}) + "\n")
+    output = tmp_path / "attack.html"
+    result = CliRunner().invoke(app, ["review", str(run), "-o", str(output), "--docs", str(docs)])
+    assert result.exit_code == 0, result.output
+    return output
+
+
+def test_article_markup_cannot_end_the_embedded_json_block(tmp_path: Path) -> None:
+    html = attack_page(tmp_path).read_text()
+    opening = '<script type="application/json" id="review-data">'
+    start = html.index(opening) + len(opening)
+    end = html.lower().index("</script", start)  # where an HTML parser ends the block
+    block = html[start:end]
+    assert not re.search(r"<!--|<script|</script", block, re.IGNORECASE), block
+    assert json.loads(block)[0]["text"] == ATTACK
+    assert html[end:].startswith("</script>\n<script>\n  // Hovering")  # the page's own script comes next, whole
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium: `make test` installs it")
+def test_page_with_script_markup_in_an_article_still_runs_in_chromium(tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    path = attack_page(tmp_path)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page()
+        dialogs: list[str] = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.goto(path.as_uri())
+        data = page.evaluate('() => JSON.parse(document.getElementById("review-data").textContent)')
+        assert data[0]["text"] == ATTACK
+        assert page.locator("section#doc-0 [data-article]").text_content() == ATTACK
+        row = page.locator("section#doc-0 tr[data-span]").first
+        span_id = row.get_attribute("data-span")
+        row.hover()  # the page's script outlines the value's passage: it was swallowed into the JSON block
+        assert page.locator(f'section#doc-0 mark.active[data-spans~="{span_id}"]').count() >= 1
+        browser.close()
+    assert dialogs == []

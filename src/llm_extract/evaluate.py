@@ -16,11 +16,12 @@ from typing import Any
 from llm_extract import gtt
 from llm_extract.annotate import generic_path
 from llm_extract.clustering import clustering_scores
+from llm_extract.errors import LLMExtractError
 from llm_extract.fusion import fuse, source_incident, source_incidents
 from llm_extract.grounding import FOUND
 from llm_extract.incidents import SourceIncident
 from llm_extract.scoring import Counts, DocumentScore, FieldResult, Score, ScoringConfig, in_scope, score
-from llm_extract.store import now_iso, read_manifest, read_records
+from llm_extract.store import LineProblem, Record, now_iso, read_manifest, read_run
 from llm_extract.suite import Gate, Suite
 
 Report = dict[str, Any]
@@ -34,6 +35,9 @@ class RunPredictions:
     statuses: dict[str, str]
     manifest: dict[str, Any] | None
     grounding: dict[str, Any]
+    records: list[Record] = field(default_factory=list)
+    problems: list[LineProblem] = field(default_factory=list)  # lines skipped, with their numbers
+    warnings: list[str] = field(default_factory=list)  # the same as "file:line: reason" messages
 
 
 def grounding_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -61,12 +65,17 @@ def grounding_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def load_run(path: Path, list_field: str) -> RunPredictions:
-    records, _ = read_records(path)
+def load_run(path: Path, list_field: str, shape: dict[str, Any] | None = None) -> RunPredictions:
+    """The run's usable lines; a missing, empty or wholly unusable file raises (store.read_run).
+    `shape` is the schema's JSON schema: a line whose records do not have its structure is skipped."""
+    lines = read_run(path, list_field, shape)
+    records = lines.records
     incidents = {r["doc_id"]: (r.get(list_field) or []) if r["status"] == "ok" else [] for r in records}
     statuses = {r["doc_id"]: r["status"] for r in records}
     manifest = read_manifest(path)
-    return RunPredictions(incidents, statuses, manifest, grounding_summary(records))
+    return RunPredictions(
+        incidents, statuses, manifest, grounding_summary(records), records, lines.problems, lines.warnings()
+    )
 
 
 def _field_rows(results: list[FieldResult]) -> list[dict[str, Any]]:
@@ -117,6 +126,9 @@ def _run_section(run_path: Path, run: RunPredictions, gold_ids: set[str]) -> dic
         "schema": manifest.get("schema"),
         "statuses": {s: sum(1 for v in run.statuses.values() if v == s) for s in ("ok", "invalid", "error")},
         "not_in_gold": sorted(set(run.statuses) - gold_ids),
+        # Gold documents the run answered ok: none means the scores are of nothing (no baseline from it).
+        "ok_in_gold": sum(1 for doc_id, status in run.statuses.items() if status == "ok" and doc_id in gold_ids),
+        "skipped_lines": [{"line": p.line, "reason": p.reason} for p in run.problems],
         "grounding": run.grounding,
     }
 
@@ -159,7 +171,11 @@ def _fusion_part(reports: list[SourceIncident], gold_event: dict[str, str]) -> d
 
 
 def fusion_scores(
-    suite: Suite, config: ScoringConfig, gold: dict[str, list[dict[str, Any]]], result: Score, run_path: Path
+    suite: Suite,
+    config: ScoringConfig,
+    gold: dict[str, list[dict[str, Any]]],
+    result: Score,
+    run: RunPredictions,
 ) -> dict[str, Any] | None:
     """Fusion scored against the suite's gold clusters: of the gold incidents themselves (fusion alone), and
     of the run's extracted incidents (end to end), each extracted incident standing for the gold incident
@@ -182,11 +198,9 @@ def fusion_scores(
         if g["id"] in scored
     ]
     aligned = {f"{d.doc_id}#{pair.pred_index}": pair.gold_id for d in result.documents for pair in d.pairs}
-    records = [record for record in read_records(run_path)[0] if record["doc_id"] in gold]
+    records = [record for record in run.records if record["doc_id"] in gold]
     extracted = [
-        report
-        for report in source_incidents(records, str(run_path))[0]
-        if in_scope(config, report.incident, is_gold=False)
+        report for report in source_incidents(records, "the run")[0] if in_scope(config, report.incident, is_gold=False)
     ]
 
     def gold_event(report_id: str) -> str:
@@ -215,21 +229,28 @@ def fusion_metrics(section: dict[str, Any] | None) -> dict[str, float]:
 
 
 def evaluate_run(
-    suite: Suite, run_path: Path, list_field: str, scope: str | None = None, gold_path: Path | None = None
+    suite: Suite,
+    run_path: Path,
+    list_field: str,
+    scope: str | None = None,
+    gold_path: Path | None = None,
+    shape: dict[str, Any] | None = None,
 ) -> Report:
     """Score a stored run against the suite's gold, or against `gold_path` (another split, same format).
 
     `scope` ('main' or 'all') overrides the suite's, for the "fields" profile.
     """
+    if scope not in (None, "main", "all"):
+        raise LLMExtractError(f"scope {scope!r} is not 'main' or 'all'")
     if suite.profile == "gtt":
-        return evaluate_templates(suite, run_path, list_field, gold_path)
+        return evaluate_templates(suite, run_path, list_field, gold_path, shape)
     assert suite.scoring is not None
     config = suite.scoring if scope is None else dataclasses.replace(suite.scoring, scope=scope)
-    run = load_run(run_path, list_field)
+    run = load_run(run_path, list_field, shape)
     gold = suite.gold() if gold_path is None else dataclasses.replace(suite, gold_path=gold_path).gold()
     result = score(config, gold, run.incidents)
     run_section = _run_section(run_path, run, set(gold))
-    fusion = fusion_scores(suite, config, gold, result, run_path)
+    fusion = fusion_scores(suite, config, gold, result, run)
     report = {
         "suite": suite.name,
         "profile": "fields",
@@ -249,7 +270,9 @@ def evaluate_run(
     return report
 
 
-def evaluate_templates(suite: Suite, path: Path, list_field: str, gold_path: Path | None = None) -> Report:
+def evaluate_templates(
+    suite: Suite, path: Path, list_field: str, gold_path: Path | None = None, shape: dict[str, Any] | None = None
+) -> Report:
     """The "gtt" profile: MUC-4-style templates scored by the published GTT metric.
 
     `path` is an llm-extract run (JSON Lines) or another system's predictions as one JSON object.
@@ -258,7 +281,7 @@ def evaluate_templates(suite: Suite, path: Path, list_field: str, gold_path: Pat
     gold = gtt.load_gold(gold_path)
     external = gtt.load_prediction_json(path)
     if external is None:
-        run = load_run(path, list_field)
+        run = load_run(path, list_field, shape)
         predictions = {doc_id: gtt.templates_from_records(items) for doc_id, items in run.incidents.items()}
         run_section = _run_section(path, run, set(gold))
     else:
@@ -267,6 +290,7 @@ def evaluate_templates(suite: Suite, path: Path, list_field: str, gold_path: Pat
         run_section = {
             "path": str(path), "format": "template JSON", "statuses": None,
             "not_in_gold": sorted(d for d in external if gtt.doc_key(d) not in known),
+            "ok_in_gold": sum(1 for d in external if gtt.doc_key(d) in known), "skipped_lines": [],
         }  # fmt: skip
     result = gtt.score_corpus(predictions, gold)
     statuses = run.statuses if external is None else {}

@@ -59,6 +59,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from llm_extract.canonical import build_event
@@ -66,6 +67,7 @@ from llm_extract.errors import LLMExtractError
 from llm_extract.incidents import Name, Period, Range, SourceIncident, name_words, same_name
 from llm_extract.normalize.dates import period_range
 from llm_extract.scoring import as_date
+from llm_extract.store import line_warning, read_run, record_problem
 
 RECORDS_FIELD = "incidents"  # the incident_v1 list a run line carries
 UNKNOWN_PRECISION_DAYS = 3  # a model date with precision "unknown" stands for the 7 days around it
@@ -193,6 +195,39 @@ def source_incidents(records: Iterable[dict[str, Any]], origin: str = "run") -> 
             extra = {"role": incident.get("role"), "evidence": incident.get("evidence") or []}
             reports.append(source_incident(f"{doc_id}#{index}", doc_id, index, incident, own, meta | extra))
     return reports, skipped
+
+
+@dataclass
+class RunReports:
+    """What one stored run gives fusion."""
+
+    reports: list[SourceIncident]
+    not_ok: list[str]  # ids of the documents that ended invalid or error
+    warnings: list[str]  # "file:line: reason; line skipped", in line order
+
+
+def run_incidents(path: Path) -> RunReports:
+    """The reports of a stored run, read by store.read_run: malformed lines are skipped and named by line
+    number (a missing, empty or wholly unusable file raises); a run of another schema is refused."""
+    from llm_extract.schema_loader import load_schema  # the schema fusion reads (no import cycle at load)
+
+    shape = load_schema("incident_v1").json_schema
+    lines = read_run(path)
+    numbered = lines.numbered()
+    ok = [record for _, record in numbered if record["status"] == "ok"]
+    if ok and not any(RECORDS_FIELD in record for record in ok):
+        raise FusionError(f"{path}: no line has an '{RECORDS_FIELD}' list; fuse reads runs of the incident_v1 schema")
+    problems = [(p.line, p.reason) for p in lines.problems]
+    usable = []
+    for number, record in numbered:
+        problem = record_problem(record, RECORDS_FIELD, shape)
+        if problem is None:
+            usable.append(record)
+        else:
+            problems.append((number, problem))
+    reports, not_ok = source_incidents(usable, str(path))
+    warnings = [line_warning(path, number, reason) for number, reason in sorted(problems)]
+    return RunReports(reports, not_ok, warnings)
 
 
 # ---- linking --------------------------------------------------------------------------------

@@ -139,6 +139,16 @@ def fusion_section(report: Report) -> list[str]:
     return lines
 
 
+def skipped_lines(report: Report) -> list[str]:
+    """The run lines the reader could not use: a score over fewer documents than the run holds says so."""
+    skipped = report["run"].get("skipped_lines") or []
+    if not skipped:
+        return []
+    listed = "; ".join(f"line {item['line']}: {item['reason']}" for item in skipped[:20])
+    more = f"; and {len(skipped) - 20} more" if len(skipped) > 20 else ""
+    return [f"**{len(skipped)} run lines skipped** (malformed): {listed}{more}.", ""]
+
+
 def describe_change(old: float | None, new: float | None) -> str:
     """How a metric moved against the baseline: a signed difference, or that it is new or gone."""
     if old is not None and new is not None:
@@ -219,6 +229,7 @@ def gtt_markdown(report: Report, comparison: Comparison | None = None) -> str:
         _slot_row("**micro**", scores["micro"]),
         *(_slot_row(slot, counts) for slot, counts in scores["slots"].items()),
         "",
+        *skipped_lines(report),
     ]
     lines += grounding_section(report)
     if comparison is not None:
@@ -243,6 +254,7 @@ def to_markdown(report: Report, comparison: Comparison | None = None) -> str:
         f"model `{(run.get('endpoint') or {}).get('model')}`. Documents scored: {report['documents_scored']}; "
         f"run statuses: {run['statuses']}.",
         "",
+        *skipped_lines(report),
         *headline_table(report),
         "",
         "## Per field",

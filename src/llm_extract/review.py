@@ -24,7 +24,7 @@ from llm_extract.documents import Document, iter_inputs
 from llm_extract.evaluate import evaluate_run
 from llm_extract.schema_loader import SchemaSpec
 from llm_extract.scoring import get_path
-from llm_extract.store import Record, read_manifest, read_records
+from llm_extract.store import Record, read_manifest, read_run
 from llm_extract.suite import Suite
 
 PALETTE = ("#fde68a", "#bfdbfe", "#bbf7d0", "#fecaca", "#ddd6fe", "#fbcfe8", "#a5f3fc", "#fed7aa", "#d9f99d",
@@ -179,9 +179,9 @@ def _normalized_rows(
     return rows, flags
 
 
-def _gold_views(suite: Suite, run_path: Path, list_field: str) -> dict[str, dict[str, Any]]:
+def _gold_views(suite: Suite, run_path: Path, spec: SchemaSpec) -> dict[str, dict[str, Any]]:
     """doc_id -> {"pairs": {pred_index: view}, "missed": [view]}, from the suite's own scorer."""
-    report = evaluate_run(suite, run_path, list_field)
+    report = evaluate_run(suite, run_path, spec.list_field, shape=spec.json_schema)
     views: dict[str, dict[str, Any]] = {}
     for document in report["documents"]:
         pairs: dict[int, dict[str, Any]] = {}
@@ -270,12 +270,15 @@ def build_review(
     run_path: Path, spec: SchemaSpec, documents: list[Path] | None = None, suite: Suite | None = None
 ) -> dict[str, Any]:
     """Everything the page shows. Texts come from `documents`, else the suite's, else the run's own inputs."""
-    records, torn = read_records(run_path)
+    # A missing or empty run raises; a malformed line is named by its number and left out, never fatal.
+    lines = read_run(run_path, spec.list_field, spec.json_schema)
+    records = lines.records
     manifest = read_manifest(run_path) or {}
+    manifest = manifest if isinstance(manifest, dict) else {}
     if documents is None:
         documents = [suite.documents] if suite is not None else [Path(p) for p in manifest.get("inputs", [])]
     texts = _document_texts(documents)
-    gold = _gold_views(suite, run_path, spec.list_field) if suite is not None else None
+    gold = _gold_views(suite, run_path, spec) if suite is not None else None
     views = [
         review_document(record, texts.get(record["doc_id"]), spec, None if gold is None else gold.get(record["doc_id"]))
         for record in records
@@ -284,12 +287,19 @@ def build_review(
     return {
         "run": str(run_path),
         "manifest": manifest,
-        "torn_lines": torn,
+        "torn_lines": len(lines.problems),
+        "warnings": lines.warnings(),
         "suite": suite.name if suite is not None else None,
         "documents": views,
         "colours": {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(dict.fromkeys(fields))},
         "counts": {s: sum(1 for v in views if v.status == s) for s in ("ok", "invalid", "error")},
     }
+
+
+def embedded_json(data: Any) -> str:
+    """JSON safe inside <script>: with no '<' at all, an article's `<!--<script>` or `</script>` cannot end the
+    block or put the parser in its script-data-escaped state (which swallowed the page's own script)."""
+    return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def render_review(page: dict[str, Any]) -> str:
@@ -305,7 +315,7 @@ def render_review(page: dict[str, Any]) -> str:
          "status", "quote")} for s in d.spans]}
         for d in page["documents"]
     ]  # fmt: skip
-    embedded = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")  # safe inside <script>
+    embedded = embedded_json(data)
     return environment.get_template("review.html.j2").render(page=page, data_json=embedded)
 
 
