@@ -75,7 +75,9 @@ def cassette(request: pytest.FixtureRequest, model_base_url: str) -> Iterator[ob
 
 
 @pytest.fixture
-def replay_settings(model_base_url: str, cassette: object, tmp_path: Path) -> Settings:
-    """Settings that reach the (recorded) embedded model exactly as a default run would."""
+def replay_settings(model_base_url: str, cassette: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings that reach the (recorded) embedded model exactly as a default run would. No preflight: nothing
+    listens at the replay URL (the environment variable covers runs through the CLI too)."""
     os.environ.pop("LLM_EXTRACT_CONFIG", None)
-    return load_settings(base_url=model_base_url, model="local", cache_dir=tmp_path / "cache")
+    monkeypatch.setenv("LLM_EXTRACT_PREFLIGHT", "false")
+    return load_settings(base_url=model_base_url, model="local", cache_dir=tmp_path / "cache", preflight=False)

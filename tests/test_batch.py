@@ -115,7 +115,7 @@ def test_rerun_submits_nothing_already_stored(tmp_path: Path) -> None:
         run_batch(docs, output, fake)
     with FakeOpenAI() as fake:
         second = run_batch(docs, output, fake)
-        assert fake.calls == {}, "no upload, no batch, no chat call"
+        assert fake.calls == {"GET /v1/models": 1}, "the preflight only: no upload, no batch, no chat call"
     assert second.stats.resumed == 5
     assert json.loads(second.manifest_path.read_text())["batch"] is None
     write_docs(docs, 7)  # two new documents: only they are submitted

@@ -48,6 +48,7 @@ from llm_extract.extract import (
     describe_ungrounded,
     truncation_problem,
 )
+from llm_extract.redact import scrub_text
 from llm_extract.requests import ExtractionRequest
 from llm_extract.store import now_iso
 
@@ -180,7 +181,8 @@ class BatchSubmitter:
             return self._run(requests)
         except openai.APIError as exc:
             where = f" (batch {self.report.id})" if self.report.id else ""
-            raise LLMExtractError(f"the Batch API job failed{where}: {type(exc).__name__}: {exc}") from exc
+            reason = scrub_text(f"{type(exc).__name__}: {exc}", (self.client.api_key,))  # bodies echo headers
+            raise LLMExtractError(f"the Batch API job failed{where}: {reason}") from exc
 
     def _take_up(self, data: bytes) -> Batch | None:
         """The previous run's job, if it can answer every pending document with this run's own bodies."""

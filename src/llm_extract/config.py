@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import stat
+import tomllib
+import warnings
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
@@ -12,6 +15,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from llm_extract.errors import ConfigError
+from llm_extract.redact import scrub_url
 
 CONFIG_ENV = "LLM_EXTRACT_CONFIG"
 DEFAULT_CONFIG_NAMES = (Path("llm-extract.toml"), Path(platformdirs.user_config_dir("llm-extract")) / "config.toml")
@@ -50,9 +54,16 @@ class Settings(BaseSettings):
         False, description="Re-ask, then fail, a document whose key values (evidence, site, actors) are not in its text"
     )
     max_retries: int = Field(6, ge=0, le=50, description="Retries after a transport failure (429, 5xx, timeout)")
-    request_timeout: float = Field(600.0, gt=0, description="Seconds before one HTTP request is abandoned")
+    request_timeout: float = Field(
+        600.0, gt=0, description="Seconds before one HTTP request is abandoned (a wall-clock deadline, not per read)"
+    )
     backoff_initial: float = Field(1.0, ge=0, description="First backoff in seconds, doubled each retry")
-    backoff_max: float = Field(60.0, ge=0, description="Longest single backoff in seconds")
+    backoff_max: float = Field(
+        60.0, ge=0, description="Longest single backoff in seconds; a server's longer Retry-After is cut to it"
+    )
+    preflight: bool = Field(
+        True, description="Check a remote base_url (GET /models) before the run, to fail in seconds if it is wrong"
+    )
 
     context_tokens: int | None = Field(
         None,
@@ -92,10 +103,38 @@ class Settings(BaseSettings):
         return self.base_url is None
 
     def public_dict(self) -> dict[str, Any]:
-        """Settings as JSON-safe values with the API key redacted, for manifests and logs."""
+        """Settings as JSON-safe values with the API key and URL credentials redacted, for manifests and logs."""
         data = self.model_dump(mode="json")
         data["api_key"] = "***" if self.api_key else None
+        data["base_url"] = scrub_url(self.base_url)
         return data
+
+
+class ConfigWarning(UserWarning):
+    """A setting works but is risky."""
+
+
+_KEY_NAMES = ("api_key", "LLM_EXTRACT_API_KEY", "OPENAI_API_KEY")
+
+
+def warn_if_key_exposed(path: Path) -> None:
+    """A config file holding an API key should be readable by its owner alone (chmod 600)."""
+    if os.name == "nt":
+        return
+    try:
+        mode = path.stat().st_mode
+        if not mode & (stat.S_IRWXG | stat.S_IRWXO):
+            return
+        holds_key = any(name in tomllib.loads(path.read_text(encoding="utf-8")) for name in _KEY_NAMES)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return  # unreadable or malformed: loading it reports that
+    if holds_key:
+        warnings.warn(
+            f"{path} holds api_key and is readable by group or others (mode {stat.S_IMODE(mode):04o}): "
+            f"run `chmod 600 {path}`, or give the key in LLM_EXTRACT_API_KEY instead",
+            ConfigWarning,
+            stacklevel=3,
+        )
 
 
 def find_config_file(explicit: Path | None = None) -> Path | None:
@@ -111,7 +150,10 @@ def find_config_file(explicit: Path | None = None) -> Path | None:
 
 def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
     """Build settings from flags (None means 'not given'), environment, config file and defaults."""
-    token = _config_file.set(find_config_file(config_file))
+    found = find_config_file(config_file)
+    if found is not None:
+        warn_if_key_exposed(found)
+    token = _config_file.set(found)
     try:
         return Settings(**{key: value for key, value in flags.items() if value is not None})
     except ValueError as exc:

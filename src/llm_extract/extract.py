@@ -6,12 +6,17 @@ context never grows with the number of attempts. Token usage is summed over ever
 With `require_grounding`, an answer whose key values (the schema's KEY_FIELDS) do not occur in the text is
 re-asked like any invalid answer, naming the values, and reported as invalid if the re-asks run out.
 
+Every HTTP attempt has a wall-clock deadline (request_timeout): the client's own timeout is per read, and a
+server trickling its answer a byte at a time would never trip it. Error text and rejected answers are
+scrubbed of secrets (redact.py) before they leave the extractor: servers echo the Authorization header.
+
 Validation sees the document: schemas get `{"source_text": <the document text>}` as pydantic's
 validation context, so a validator can insist that copied spans really occur in the text.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,8 +30,16 @@ from pydantic import BaseModel, ValidationError
 from llm_extract.annotate import ungrounded_key_values
 from llm_extract.grounding import Span
 from llm_extract.prompts import Message, PromptTemplate
+from llm_extract.redact import scrub_optional
 from llm_extract.requests import ExtractionRequest
-from llm_extract.retry import root_cause, transport_retrying
+from llm_extract.retry import (
+    RequestDeadlineExceeded,
+    describe_garbled,
+    is_garbled_response,
+    retry_after_seconds,
+    root_cause,
+    transport_retrying,
+)
 from llm_extract.schema_loader import SchemaSpec
 
 Status = Literal["ok", "invalid", "error"]
@@ -66,6 +79,7 @@ class ExtractionResult:
     reasks: int = 0
     transport_retries: int = 0
     backoff_s: float = 0.0
+    retry_after_capped: int = 0  # waits where the server's Retry-After exceeded backoff_max and was cut to it
     latency_s: float = 0.0
     error: str | None = None
     last_output: str | None = None  # the model's last rejected answer, for diagnosis
@@ -109,6 +123,11 @@ class RetryPolicy:
     max_retries: int = 6
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
+    deadline_s: float | None = None  # wall-clock limit of one HTTP attempt; None: the client's own timeout
+
+
+class NotACompletion(Exception):
+    """The server kept answering 200 with something that is not a chat completion."""
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -184,26 +203,46 @@ class Extractor:
         if self.client.client is not None:
             await self.client.client.close()
 
+    def _secrets(self) -> tuple[str | None, ...]:
+        """The key this client sends: the first thing a server's error body may echo."""
+        return (getattr(self.client.client, "api_key", None),)
+
+    def deadline_s(self) -> float | None:
+        """The wall-clock limit of one attempt: the policy's, else the client's timeout (settings.request_timeout)."""
+        if self.policy.deadline_s is not None:
+            return self.policy.deadline_s
+        timeout = getattr(self.client.client, "timeout", None)
+        return float(timeout) if isinstance(timeout, int | float) and not isinstance(timeout, bool) else None
+
     async def _call(self, messages: list[Message], source_text: str, result: ExtractionResult) -> tuple[BaseModel, Any]:
         """One model answer, with transport failures retried by the tenacity policy."""
 
-        def on_retry(_exc: BaseException, sleep_s: float) -> None:
+        def on_retry(exc: BaseException, sleep_s: float) -> None:
             result.transport_retries += 1
             result.backoff_s += sleep_s
+            hinted = retry_after_seconds(exc)
+            if hinted is not None and hinted > self.policy.backoff_max:
+                result.retry_after_capped += 1
 
         retrying = transport_retrying(
             self.policy.max_retries, self.policy.backoff_initial, self.policy.backoff_max, on_retry
         )
+        deadline = self.deadline_s()
         async for attempt in retrying:
             with attempt:
-                return await self.client.chat.completions.create_with_completion(
-                    messages=messages,  # type: ignore[arg-type]
-                    response_model=self.schema.response_model,
-                    max_retries=0,  # instructor makes one attempt; re-asks are ours, below
-                    strict=False,  # JSON has no date type: ISO strings must validate as dates
-                    context={VALIDATION_CONTEXT_KEY: source_text},
-                    **self.params.as_kwargs(),
-                )
+                try:
+                    async with asyncio.timeout(deadline):
+                        return await self.client.chat.completions.create_with_completion(
+                            messages=messages,  # type: ignore[arg-type]
+                            response_model=self.schema.response_model,
+                            max_retries=0,  # instructor makes one attempt; re-asks are ours, below
+                            strict=False,  # JSON has no date type: ISO strings must validate as dates
+                            context={VALIDATION_CONTEXT_KEY: source_text},
+                            **self.params.as_kwargs(),
+                        )
+                except TimeoutError as exc:
+                    assert deadline is not None  # asyncio.timeout(None) never expires
+                    raise RequestDeadlineExceeded(deadline) from exc
         raise AssertionError("unreachable: tenacity re-raises the last failure")
 
     def _rejected(
@@ -238,6 +277,8 @@ class Extractor:
                     failed_output, completion_usage = _content(exc.last_completion), exc.total_usage
                     problem = truncation_problem(self.params.max_tokens)
                 except InstructorRetryException as exc:
+                    if is_garbled_response(exc):
+                        raise NotACompletion(f"the server answered 200 with {describe_garbled(exc)}") from exc
                     cause = root_cause(exc)
                     if exc.last_completion is None or not isinstance(cause, ValidationError | json.JSONDecodeError):
                         raise cause from exc  # no answer to re-ask about: a transport or API failure
@@ -258,11 +299,21 @@ class Extractor:
         except FATAL as exc:
             result.status, result.fatal = "error", True
             result.error = f"{type(exc).__name__}: {exc}"
-        except openai.APIError as exc:
-            retried = f" (after {result.transport_retries} retries)" if result.transport_retries else ""
-            result.status, result.error = "error", f"{type(exc).__name__}{retried}: {exc}"
+        except (openai.APIError, RequestDeadlineExceeded, NotACompletion) as exc:
+            result.status, result.error = "error", f"{type(exc).__name__}{self._retried(result)}: {exc}"
         except Exception as exc:  # one document's surprise must not end the batch
             result.status, result.error = "error", f"unexpected {type(exc).__name__}: {exc}"
         finally:
             result.latency_s = round(time.monotonic() - started, 3)
+            result.error = scrub_optional(result.error, self._secrets())
+            result.last_output = scrub_optional(result.last_output, self._secrets())
         return result
+
+    def _retried(self, result: ExtractionResult) -> str:
+        """How hard the transport tried, for an error line: retries, and Retry-After waits cut to backoff_max."""
+        notes = [f"after {result.transport_retries} retries"] if result.transport_retries else []
+        if result.retry_after_capped:
+            notes.append(
+                f"{result.retry_after_capped} Retry-After waits cut to backoff_max ({self.policy.backoff_max:g} s)"
+            )
+        return f" ({'; '.join(notes)})" if notes else ""

@@ -9,14 +9,18 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
+import httpx
 import instructor
 import openai
 from pydantic import SecretStr
 
 from llm_extract.config import Settings
-from llm_extract.errors import ConfigError
+from llm_extract.errors import ConfigError, LLMExtractError
+from llm_extract.redact import scrub_text, scrub_url
 
 EndpointKind = Literal["embedded", "openai", "openai-compatible"]
+PREFLIGHT_TIMEOUT_S = 10.0
+UNREACHABLE_HINT = "is the server running? did you leave off /v1?"
 
 MODES: dict[str, instructor.Mode] = {
     "json_schema": instructor.Mode.JSON_SCHEMA,
@@ -28,7 +32,7 @@ MODES: dict[str, instructor.Mode] = {
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where requests go. `details` lands in the run manifest (never the key)."""
+    """Where requests go. `details` lands in the run manifest (never the key, nor credentials in the URL)."""
 
     kind: EndpointKind
     base_url: str
@@ -37,7 +41,34 @@ class Endpoint:
     details: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "base_url": self.base_url, "model": self.model, **self.details}
+        return {"kind": self.kind, "base_url": scrub_url(self.base_url), "model": self.model, **self.details}
+
+
+class EndpointUnreachable(LLMExtractError):
+    """Nothing answers at the configured URL, or it refuses the key: no document could succeed."""
+
+
+def preflight(endpoint: Endpoint, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> None:
+    """GET {base_url}/models once, so that a wrong URL or key fails in seconds with the URL and a hint, instead
+    of every document spending its retries. Any HTTP answer but 401/403 means a server is there (some lack
+    /models): the run goes on."""
+    base, query_mark, query = endpoint.base_url.partition("?")
+    url = f"{base.rstrip('/')}/models{query_mark}{query}"
+    key = endpoint.api_key.get_secret_value() if endpoint.api_key else None
+    shown = scrub_url(url)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    try:
+        response = httpx.get(url, headers=headers, timeout=timeout_s)
+    except httpx.TimeoutException:
+        raise EndpointUnreachable(f"no answer from {shown} within {timeout_s:g} s: {UNREACHABLE_HINT}") from None
+    except (httpx.HTTPError, ValueError) as exc:  # refused, DNS, TLS, malformed URL
+        reason = scrub_text(f"{type(exc).__name__}: {exc}", (key,))
+        raise EndpointUnreachable(f"cannot reach {shown} ({reason}): {UNREACHABLE_HINT}") from None
+    if response.status_code in (401, 403):
+        raise EndpointUnreachable(
+            f"{shown} refused the API key (HTTP {response.status_code}): check --api-key, LLM_EXTRACT_API_KEY "
+            "or OPENAI_API_KEY, and that the key may use this server"
+        )
 
 
 def remote_endpoint(settings: Settings) -> Endpoint:
@@ -58,7 +89,12 @@ def remote_endpoint(settings: Settings) -> Endpoint:
 def open_endpoint(settings: Settings, progress: Callable[[str], None] | None = None) -> Iterator[Endpoint]:
     """Yield a usable endpoint; for the embedded model, start (and finally stop) the local server."""
     if not settings.uses_embedded_model:
-        yield remote_endpoint(settings)
+        endpoint = remote_endpoint(settings)
+        if settings.preflight:
+            if progress:
+                progress(f"checking {scrub_url(endpoint.base_url)}")
+            preflight(endpoint)
+        yield endpoint
         return
     from llm_extract.local_model import MODEL_NAME, MODEL_SHA256, ensure_model
     from llm_extract.local_server import MODEL_ALIAS, LocalServer

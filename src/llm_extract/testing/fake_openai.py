@@ -14,6 +14,19 @@ Faults:
   cut_body      200 whose body stops halfway, then the connection closes (Content-Length promised more)
   truncated     200 whose completion content is cut-off JSON
   invalid       200 with `invalid_answer`: valid JSON that violates the schema
+  html          200 text/html: a login or proxy page instead of a completion
+  error_object  200 application/json holding {"error": {...}} instead of a completion
+  sse           200 text/event-stream (`data: ...` lines) although no stream was asked for
+  retry_after_huge      429 with Retry-After: 99999
+  retry_after_date      429 with Retry-After: an HTTP date three days out
+  retry_after_negative  429 with Retry-After: -7
+  retry_after_junk      429 with Retry-After: soon
+  retry_after_nan       429 with Retry-After: nan
+  trickle       a valid answer sent one byte every `trickle_s` seconds (a per-read timeout never fires)
+  echo_auth     500 (or 401 with `echo_status=401`) whose body echoes the request's Authorization header
+
+GET /v1/models answers a one-model list (the client's preflight) with status `models_status`, counted in `calls`,
+never a fault.
 
 The Batch API, enough for llm_extract.batch: POST /v1/files (multipart upload), POST /v1/batches,
 GET /v1/batches/{id} (validating, then in_progress, then completed: `batch_polls` retrieves before it ends, with
@@ -36,15 +49,20 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from email.parser import BytesParser
 from email.policy import default as email_policy
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 FAULTS = (
     "ok", "rate_limit", "rate_limit_bare", "server_error", "unavailable", "slow", "drop", "garbage", "cut_body",
-    "truncated", "invalid",
+    "truncated", "invalid", "html", "error_object", "sse", "retry_after_huge", "retry_after_date",
+    "retry_after_negative", "retry_after_junk", "retry_after_nan", "trickle", "echo_auth",
 )  # fmt: skip
+RETRY_AFTER = {"retry_after_huge": "99999", "retry_after_negative": "-7", "retry_after_junk": "soon",
+               "retry_after_nan": "nan"}  # fmt: skip
 BATCH_FAULTS = ("ok", "invalid", "truncated", "error")
 DEFAULT_ANSWER = json.dumps({"attacks": [], "incidents": []})  # schema-valid for incident_v1
 INVALID_ANSWER = json.dumps({"incidents": [{"role": "protagonist"}]})
@@ -70,8 +88,12 @@ class _Server(ThreadingHTTPServer):
 class FakeOpenAI:
     """`with FakeOpenAI(script=["rate_limit", "ok"]) as fake: fake.base_url`.
 
-    `script` is consumed in order, one fault per request; after it runs out, faults are drawn from
-    `mix` (weights by name) with `seed`, or `ok` if no mix is given. `latency_s` delays every answer.
+    `script` is consumed in order, one fault per request; after it runs out, faults are dealt from `mix`
+    (weights by name), or `ok` if no mix is given. `latency_s` delays every answer.
+
+    The mix is dealt by smooth weighted round-robin from a `seed`-drawn starting point, not drawn at random:
+    every fault then comes up in proportion, within one, after any number of requests (with 20 kinds of fault,
+    random draws over a few hundred requests leave some kinds out by chance, and a test of "every fault" fails).
     """
 
     def __init__(
@@ -81,6 +103,9 @@ class FakeOpenAI:
         seed: int = 0,
         latency_s: float = 0.0,
         slow_s: float = 5.0,
+        trickle_s: float = 1.0,
+        echo_status: int = 500,
+        models_status: int = 200,
         answer: str = DEFAULT_ANSWER,
         invalid_answer: str = INVALID_ANSWER,
         batch_script: Iterable[str] = (),
@@ -103,8 +128,13 @@ class FakeOpenAI:
         self.calls: Counter[str] = Counter()
         self.mix = mix
         self.random = random.Random(seed)
+        total = sum((mix or {}).values()) or 1.0
+        self._credit = {fault: self.random.random() * total for fault in (mix or {})}  # the seed sets the phase
         self.latency_s = latency_s
         self.slow_s = slow_s
+        self.trickle_s = trickle_s
+        self.echo_status = echo_status
+        self.models_status = models_status
         self.answer = answer
         self.invalid_answer = invalid_answer
         self.served: Counter[str] = Counter()
@@ -122,11 +152,22 @@ class FakeOpenAI:
             if self.script:
                 fault = self.script.pop(0)
             elif self.mix:
-                fault = self.random.choices(list(self.mix), weights=list(self.mix.values()))[0]
+                fault = self._deal()
             else:
                 fault = "ok"
             self.served[fault] += 1
             return fault
+
+    def _deal(self) -> str:
+        """Smooth weighted round-robin: each fault earns its weight per request; the richest is served and pays
+        the total. Over n requests a fault of weight w comes up n*w times, within one."""
+        assert self.mix
+        total = sum(self.mix.values())
+        for fault, weight in self.mix.items():
+            self._credit[fault] += weight
+        fault = max(self._credit, key=self._credit.__getitem__)
+        self._credit[fault] -= total
+        return fault
 
     def completion(self, content: str, prompt_tokens: int = 100, completion_tokens: int = 20) -> dict[str, Any]:
         return {
@@ -213,14 +254,31 @@ class FakeOpenAI:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-            def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+            def _send(
+                self, status: int, body: bytes, headers: dict[str, str] | None = None, kind: str = "application/json"
+            ) -> None:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 for key, value in (headers or {}).items():
                     self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(body)
+
+            def _trickle(self, body: bytes) -> None:
+                """Headers at once, then one byte per `trickle_s`: every read succeeds, the answer never ends."""
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.flush()
+                try:
+                    for index in range(len(body)):
+                        self.wfile.write(body[index : index + 1])
+                        self.wfile.flush()
+                        time.sleep(fake.trickle_s)
+                except OSError:  # the client gave up: expected
+                    self.close_connection = True
 
             def _not_found(self) -> None:
                 self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}).encode())
@@ -241,9 +299,15 @@ class FakeOpenAI:
                 self._send(200, json.dumps(fake._public(file)).encode())
 
             def do_GET(self) -> None:
-                parts = self.path.strip("/").split("/")
+                parts = self.path.split("?")[0].strip("/").split("/")
                 with fake._lock:
                     fake.calls[f"GET /{'/'.join(parts[:2])}"] += 1
+                    if parts == ["v1", "models"]:
+                        models = {"object": "list", "data": [{"id": "fake", "object": "model", "owned_by": "fake"}]}
+                        if fake.models_status != 200:
+                            models = {"error": {"message": f"models: HTTP {fake.models_status}"}}
+                        self._send(fake.models_status, json.dumps(models).encode())
+                        return
                     if parts[:2] == ["v1", "batches"] and len(parts) == 3 and parts[2] in fake.batches:
                         batch = fake.batches[parts[2]]
                         fake._advance_batch(batch)
@@ -317,6 +381,26 @@ class FakeOpenAI:
                     self._send(200, json.dumps(fake.completion(fake.answer[: len(fake.answer) // 2])).encode())
                 elif fault == "invalid":
                     self._send(200, json.dumps(fake.completion(fake.invalid_answer)).encode())
+                elif fault in RETRY_AFTER:
+                    self._send(429, error, {"Retry-After": RETRY_AFTER[fault]})
+                elif fault == "retry_after_date":
+                    later = format_datetime(datetime.now(UTC) + timedelta(days=3), usegmt=True)
+                    self._send(429, error, {"Retry-After": later})
+                elif fault == "html":
+                    page = b"<!DOCTYPE html><html><body><h1>Sign in</h1><p>Session expired.</p></body></html>"
+                    self._send(200, page, kind="text/html; charset=utf-8")
+                elif fault == "error_object":
+                    self._send(200, error)
+                elif fault == "sse":
+                    chunk = {**fake.completion(fake.answer), "object": "chat.completion.chunk"}
+                    stream = f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode()
+                    self._send(200, stream, kind="text/event-stream")
+                elif fault == "echo_auth":
+                    said = f"bad credentials: Authorization: {self.headers.get('Authorization')}"
+                    echoed = {"error": {"message": said, "headers": dict(self.headers.items())}}
+                    self._send(fake.echo_status, json.dumps(echoed).encode())
+                elif fault == "trickle":
+                    self._trickle(json.dumps(fake.completion(fake.answer)).encode())
                 else:
                     if fault == "slow":
                         time.sleep(fake.slow_s)
