@@ -112,7 +112,8 @@ def _legacy_encoding(sample: bytes) -> str:
     few Spanish or French lines) unless the detector is sure of another, e.g. Cyrillic cp1251."""
     if len(sample) < MIN_DETECT_BYTES:
         return "cp1252"
-    matches = list(charset_normalizer.from_bytes(sample))
+    # Lines that are not UTF-8 are not UTF-16/32 either (no BOM, no NUL bytes): a "utf_16_be" guess is noise.
+    matches = [match for match in charset_normalizer.from_bytes(sample) if not match.encoding.startswith("utf")]
     if not matches:
         return "cp1252"
     best = min(match.chaos for match in matches)
