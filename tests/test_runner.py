@@ -76,8 +76,8 @@ def test_thirty_percent_faults_every_document_accounted_and_totals_match(tmp_pat
     output = tmp_path / "out.jsonl"
     # The timeout is generous so that only the injected `slow` faults time out: a request the client gives up
     # on before the server has read it (a loaded machine) is never seen by the fake, and could not be counted.
-    with FakeOpenAI(mix=fault_mix(0.3), seed=seed, slow_s=2.5) as fake:
-        settings = settings_for(fake, concurrency=16, max_retries=3, max_reasks=1, request_timeout=2.0)
+    with FakeOpenAI(mix=fault_mix(0.3), seed=seed, slow_s=4.5) as fake:
+        settings = settings_for(fake, concurrency=16, max_retries=3, max_reasks=1, request_timeout=3.0)
         summary = extract_batch([docs], output, settings)
     records = lines(output)
     assert sorted(r["doc_id"] for r in records) == [f"doc{i:03d}" for i in range(150)], "each once, none lost"

@@ -71,7 +71,8 @@ def make_extractor(endpoint: Endpoint, settings: Settings) -> Extractor:
         schema=load_schema(settings.schema_name),
         prompt=load_prompt(settings.prompt_name),
         params=SamplingParams(endpoint.model, settings.temperature, settings.max_tokens, settings.seed, settings.mode),
-        policy=RetryPolicy(settings.max_reasks, settings.max_retries, settings.backoff_initial, settings.backoff_max),
+        policy=RetryPolicy(settings.max_reasks, settings.max_retries, settings.backoff_initial, settings.backoff_max,
+                           deadline_s=settings.request_timeout),
         require_grounding=settings.require_grounding,
     )
 
@@ -115,9 +116,9 @@ def _previous_batch(store: RunStore) -> dict[str, Any] | None:
     """The Batch API job the previous run on this output recorded, if any (it may be taken up again)."""
     try:
         previous = read_manifest(store.path)
-    except (OSError, json.JSONDecodeError):
+    except LLMExtractError:
         return None
-    found = previous.get("batch") if isinstance(previous, dict) else None
+    found = previous.get("batch") if previous is not None else None
     return found if isinstance(found, dict) else None
 
 

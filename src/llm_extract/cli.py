@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -58,10 +59,18 @@ def _finite(value: float) -> float:
     return value
 
 
-def _warn_all(warnings: list[str]) -> None:
+def _warn_all(messages: list[str]) -> None:
     """Lines a reader skipped and other warnings, as text (they quote file names and ids)."""
-    for warning in warnings:
+    for warning in messages:
         console.print(f"[yellow]warning:[/] {shown(warning)}", soft_wrap=True)
+
+
+def _show_warning(message: Warning | str, *_where: object, **_kw: object) -> None:
+    """Python warnings (a config file others can read) printed like the CLI's own, without a source line."""
+    console.print(f"[yellow]warning:[/] {shown(message)}", soft_wrap=True)
+
+
+warnings.showwarning = _show_warning
 
 
 def _fail(exc: LLMExtractError) -> typer.Exit:
@@ -139,7 +148,7 @@ def _progress() -> Progress:
 
 
 def _say(message: str) -> None:
-    console.print(f"[dim]{message}[/]")
+    console.print(f"[dim]{shown(message)}[/]")
 
 
 @app.command()
@@ -461,7 +470,7 @@ def schema_list() -> None:
     from llm_extract.schema_loader import available_schemas
 
     for name in available_schemas():
-        out.print(name)
+        out.print(shown(name))
 
 
 @schema_app.command("show")
@@ -515,7 +524,7 @@ def model_fetch(config: Annotated[Path | None, typer.Option()] = None) -> None:
             path = ensure_model(settings.cache_dir, lambda n: progress.advance(task, n))
     except LLMExtractError as exc:
         raise _fail(exc) from None
-    out.print(str(path))
+    out.print(shown(path))
 
 
 @model_app.command("info")

@@ -298,7 +298,9 @@ class Extractor:
             return result
         except FATAL as exc:
             result.status, result.fatal = "error", True
-            result.error = f"{type(exc).__name__}: {exc}"
+            hint = " (is the model name right? did the base URL leave off /v1?)" if isinstance(
+                exc, openai.NotFoundError) else ""  # fmt: skip
+            result.error = f"{type(exc).__name__}: {exc}{hint}"
         except (openai.APIError, RequestDeadlineExceeded, NotACompletion) as exc:
             result.status, result.error = "error", f"{type(exc).__name__}{self._retried(result)}: {exc}"
         except Exception as exc:  # one document's surprise must not end the batch

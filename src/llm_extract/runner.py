@@ -85,7 +85,7 @@ def file_totals(records: Iterable[Record]) -> dict[str, Any]:
     """Counts over every line of a stored run (all invocations, resumed ones included): the manifest's totals."""
     statuses: Counter[str] = Counter()
     usage = Usage()
-    sums = {"attempts": 0, "reasks": 0, "transport_retries": 0, "backoff_s": 0.0, "cached": 0}
+    sums = {"attempts": 0, "reasks": 0, "transport_retries": 0, "backoff_s": 0.0, "retry_after_capped": 0, "cached": 0}
     for record in records:
         statuses[str(record.get("status"))] += 1
         if record.get("cached"):
@@ -94,7 +94,7 @@ def file_totals(records: Iterable[Record]) -> dict[str, Any]:
         recorded = record.get("usage") or {}
         usage.prompt_tokens += int(recorded.get("prompt_tokens") or 0)
         usage.completion_tokens += int(recorded.get("completion_tokens") or 0)
-        for key in ("attempts", "reasks", "transport_retries", "backoff_s"):
+        for key in ("attempts", "reasks", "transport_retries", "backoff_s", "retry_after_capped"):
             sums[key] += record.get(key) or 0
     return {
         "documents": sum(statuses.values()),
@@ -107,7 +107,7 @@ def file_totals(records: Iterable[Record]) -> dict[str, Any]:
 
 def _document_fields(document: Document) -> dict[str, Any]:
     return {"origin": document.origin, "published": document.published, "url": document.url, "source": document.source,
-            "input_notes": list(getattr(document, "notes", ()))}  # fmt: skip
+            "input_notes": list(document.notes)}  # fmt: skip
 
 
 def failure_record(failure: InputFailure, kind: str = "input") -> Record:
@@ -175,6 +175,7 @@ class BatchRunner:
             "reasks": result.reasks,
             "transport_retries": result.transport_retries,
             "backoff_s": round(result.backoff_s, 3),
+            "retry_after_capped": result.retry_after_capped,
             "latency_s": result.latency_s,
             "cached": result.cached,
             **_document_fields(request.document),

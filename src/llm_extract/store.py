@@ -34,9 +34,17 @@ def manifest_path_for(output: Path) -> Path:
 
 
 def read_manifest(output: Path) -> dict[str, Any] | None:
-    """The manifest stored beside a run's output, or None when there is none."""
+    """The manifest stored beside a run's output, or None when there is none; a damaged one is an error."""
     path = manifest_path_for(output)
-    return json.loads(path.read_text()) if path.exists() else None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LLMExtractError(f"the manifest {path} cannot be read ({exc}); restore it or delete it") from exc
+    if not isinstance(data, dict):
+        raise LLMExtractError(f"the manifest {path} is not a JSON object; restore it or delete it")
+    return data
 
 
 RUN_STATUSES = ("ok", "invalid", "error")
@@ -264,10 +272,9 @@ class OutputError(LLMExtractError):
 
 def _is_run_line(raw: bytes) -> bool:
     try:
-        record = json.loads(raw)
+        return record_problem(json.loads(raw)) is None
     except (json.JSONDecodeError, UnicodeDecodeError):
         return False
-    return isinstance(record, dict) and "doc_id" in record and "status" in record
 
 
 def _finite(record: Record) -> bytes:
@@ -312,22 +319,17 @@ class RunStore:
                 first = next((raw for raw in handle if raw.strip()), b"")
         except FileNotFoundError:
             return False, None
-        manifest = None
-        if self.manifest_path.exists():
-            try:
-                manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-                manifest = None
+        manifest = read_manifest(self.path)
         if not first:
             return False, manifest
-        ours = isinstance(manifest, dict) and (manifest.get("tool") or {}).get("name") == "llm-extract"
+        ours = manifest is not None and (manifest.get("tool") or {}).get("name") == "llm-extract"
         torn_first_line = not first.endswith(b"\n")  # a run killed while writing its first line
         if not (_is_run_line(first) or (torn_first_line and ours)):
             raise OutputError(
                 f"-o {self.requested} exists and is not an llm-extract run (its first line is not a run record); "
                 "choose another output file"
             )
-        return True, manifest if isinstance(manifest, dict) else None
+        return True, manifest
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
