@@ -126,15 +126,6 @@ def open_endpoint(settings: Settings, progress: Callable[[str], None] | None = N
         )
 
 
-def endpoint_identity(settings: Settings) -> str:
-    """What answers requests, known before any server starts (response-cache keys depend on it)."""
-    if settings.uses_embedded_model:
-        from llm_extract.local_model import MODEL_SHA256
-
-        return f"embedded:{settings.model_path or MODEL_SHA256}"
-    return f"{settings.base_url}|{settings.model}"
-
-
 def planned_endpoint(settings: Settings) -> Endpoint:
     """The endpoint a run would use, without starting anything: for runs answered wholly from cache."""
     if settings.uses_embedded_model:
