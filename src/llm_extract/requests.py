@@ -44,7 +44,7 @@ class ExtractionRequest:
     messages: list[Message]
     text_sha256: str
     resume_key: str
-    injections: tuple[tuple[int, int], ...] = ()  # passages set aside as instructions to the model
+    injections: tuple[tuple[int, int], ...] = ()  # passages marked as suspected instructions to the model
 
     @property
     def doc_id(self) -> str:
@@ -52,7 +52,7 @@ class ExtractionRequest:
 
 
 def build_request(document: Document, prompt: PromptTemplate, schema: SchemaSpec, model: str) -> ExtractionRequest:
-    """The messages for one document; passages addressed to the model are replaced (see injection.py)."""
+    """The messages for one document; passages addressed to the model are marked, delimiters escaped (injection.py)."""
     text_hash = text_sha256(document.text)
     injections = find_injections(document.text)
     return ExtractionRequest(
