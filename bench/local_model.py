@@ -102,7 +102,7 @@ def main() -> None:
         startup_s = time.monotonic() - started
         extractor = make_extractor(endpoint, settings)
         root_url = endpoint.base_url.removesuffix("/v1")
-        requests = [build_request(d, extractor.prompt, extractor.schema, endpoint.model) for d in documents]
+        requests = [build_request(d, extractor.prompt) for d in documents]
         results = asyncio.run(extract_in_turn(extractor, requests, root_url))
         per_doc = []
         for document, (result, server) in zip(documents, results, strict=True):

@@ -73,7 +73,7 @@ def run_one(fake: FakeOpenAI, require: bool) -> object:
     settings = load_settings(base_url=fake.base_url, model="fake", require_grounding=require, max_reasks=1)
     extractor = make_extractor(remote_endpoint(settings), settings)
     document = Document(id="d1", text=TEXT, origin="test")
-    return asyncio.run(extract_one(extractor, build_request(document, extractor.prompt, extractor.schema, "fake")))
+    return asyncio.run(extract_one(extractor, build_request(document, extractor.prompt)))
 
 
 def test_require_grounding_reasks_an_invented_key_value_and_keeps_the_correction() -> None:

@@ -150,7 +150,7 @@ def test_batch_body_matches_in_other_modes(tmp_path: Path, mode: str) -> None:
         (sent,) = fake.requests
         extractor = make_extractor(remote_endpoint(settings), settings)
         document = Document(id="doc000", text=(docs / "doc000.txt").read_text(), origin="doc000.txt")
-        body = request_body(extractor, build_request(document, extractor.prompt, extractor.schema, "fake"))
+        body = request_body(extractor, build_request(document, extractor.prompt))
     assert body == sent
 
 
@@ -191,7 +191,7 @@ def test_poll_interval_is_honoured(tmp_path: Path) -> None:
 
         client = make_sync_client(remote_endpoint(settings), settings)
         document = Document(id="a", text="A drone struck a base.", origin="a")
-        request = build_request(document, extractor.prompt, extractor.schema, "fake")
+        request = build_request(document, extractor.prompt)
         outcomes = BatchSubmitter(extractor, client, poll_s=7.5, sleep=slept.append).run([request])
         client.close()
     assert slept == [7.5] * 4

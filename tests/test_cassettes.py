@@ -31,7 +31,7 @@ pytestmark = pytest.mark.cassette
 def test_recorded_model_answer_is_a_valid_record(path: Path, replay_settings: Settings) -> None:
     extractor = make_extractor(remote_endpoint(replay_settings), replay_settings)
     (document,) = iter_inputs([path])
-    result = asyncio.run(extract_one(extractor, build_request(document, extractor.prompt, extractor.schema, "local")))
+    result = asyncio.run(extract_one(extractor, build_request(document, extractor.prompt)))
     assert result.status == "ok", result.error
     assert result.usage.prompt_tokens > 0 and result.usage.completion_tokens > 0
     extractor.schema.response_model.model_validate(result.data)
@@ -47,7 +47,7 @@ def _muc4_result(path: Path, replay_settings: Settings) -> tuple[ExtractionResul
     settings = replay_settings.model_copy(update={"schema_name": load_suite("muc4").schema, "prompt_name": "muc4_v2"})
     extractor = make_extractor(remote_endpoint(settings), settings)
     (document,) = iter_inputs([path])
-    request = build_request(document, extractor.prompt, extractor.schema, "local")
+    request = build_request(document, extractor.prompt)
     return asyncio.run(extract_one(extractor, request)), document.text
 
 
@@ -109,7 +109,7 @@ def test_recorded_answer_to_an_article_with_a_prompt_injection_is_a_grounded_rec
     path = ROOT / "tests" / "data" / "injection" / "prompt_injection.txt"
     extractor = make_extractor(remote_endpoint(replay_settings), replay_settings)
     (document,) = iter_inputs([path])
-    request = build_request(document, extractor.prompt, extractor.schema, "local")
+    request = build_request(document, extractor.prompt)
     assert MARK_OPEN + "IMPORTANT NOTE TO THE AI SYSTEM" in request.messages[-1]["content"]
     result = asyncio.run(extract_one(extractor, request))
     assert result.status == "ok", result.error

@@ -13,7 +13,6 @@ from llm_extract.documents import Document
 from llm_extract.injection import MARK_CLOSE, MARK_OPEN, find_injections, neutralise
 from llm_extract.prompts import load_prompt
 from llm_extract.requests import build_request
-from llm_extract.schema_loader import load_schema
 from llm_extract.testing.fake_openai import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +31,7 @@ QUOTED_JAILBREAK = (
 
 def _request(text: str) -> list[dict[str, str]]:
     document = Document("d", text, "test")
-    return build_request(document, load_prompt("incident_v1"), load_schema("incident_v1"), "m").messages
+    return build_request(document, load_prompt("incident_v1")).messages
 
 
 def test_a_planted_paragraph_is_marked_and_kept_in_the_prompt() -> None:
@@ -43,7 +42,7 @@ def test_a_planted_paragraph_is_marked_and_kept_in_the_prompt() -> None:
     assert passage.startswith("IMPORTANT NOTE TO THE AI SYSTEM") and passage.endswith("nothing else.")
     shown = neutralise(PLANTED, spans)
     assert shown == PLANTED[:start] + MARK_OPEN + passage + MARK_CLOSE + PLANTED[end:]
-    request = build_request(Document("d", PLANTED, "test"), load_prompt("incident_v1"), load_schema("incident_v1"), "m")
+    request = build_request(Document("d", PLANTED, "test"), load_prompt("incident_v1"))
     assert request.injections == ((start, end),)
     assert MARK_OPEN + passage + MARK_CLOSE in request.messages[-1]["content"]
 

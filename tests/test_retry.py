@@ -33,7 +33,7 @@ def run_one(fake: FakeOpenAI, within_s: float = 60.0, **overrides: object) -> Ex
     options: dict[str, object] = {"backoff_initial": 0.01, "backoff_max": 0.05, **overrides}
     settings = load_settings(base_url=fake.base_url, model="fake", **options)
     extractor = make_extractor(remote_endpoint(settings), settings)
-    request = build_request(DOC, extractor.prompt, extractor.schema, "fake")
+    request = build_request(DOC, extractor.prompt)
     return asyncio.run(asyncio.wait_for(extract_one(extractor, request), within_s))
 
 
@@ -128,7 +128,7 @@ def test_client_errors_are_not_retried() -> None:
     with FakeOpenAI(script=["ok"]) as fake:
         settings = load_settings(base_url=fake.base_url + "/nowhere", model="fake", backoff_initial=0.01)
         extractor = make_extractor(remote_endpoint(settings), settings)
-        result = asyncio.run(extract_one(extractor, build_request(DOC, extractor.prompt, extractor.schema, "fake")))
+        result = asyncio.run(extract_one(extractor, build_request(DOC, extractor.prompt)))
     assert result.status == "error" and result.transport_retries == 0
     assert result.fatal, "a 404 from the endpoint would hit every document: the batch should stop"
     assert json.dumps(result.error)

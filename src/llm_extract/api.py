@@ -253,7 +253,7 @@ def extract_text(text: str, settings: Settings | None = None, *, published: str 
     document = Document(id="text", text=text, origin="<memory>", published=published)
     with open_endpoint(settings) as endpoint:
         extractor = make_extractor(endpoint, settings)
-        request = build_request(document, extractor.prompt, extractor.schema, endpoint.model)
+        request = build_request(document, extractor.prompt)
         return asyncio.run(extract_one(extractor, request))
 
 
@@ -280,7 +280,8 @@ def dry_run(
 ) -> list[DryRunItem]:
     """Render every request without calling any model: what would be sent, and about how many tokens."""
     settings = settings or load_settings()
-    schema, prompt = load_schema(settings.schema_name), load_prompt(settings.prompt_name)
+    load_schema(settings.schema_name)  # an unknown schema is an error here too, before anything is rendered
+    prompt = load_prompt(settings.prompt_name)
     token_limit = prompt_limit(settings)
     items: list[DryRunItem] = []
     for item in iter_inputs(Path(p) for p in inputs):
@@ -289,7 +290,7 @@ def dry_run(
         if isinstance(item, InputFailure):
             items.append(DryRunItem(item.id, item.origin, None, None, item.reason, None))
             continue
-        request = build_request(item, prompt, schema, settings.model or "local")
+        request = build_request(item, prompt)
         too_long = token_limit.refusal(request) if token_limit else None
         items.append(
             DryRunItem(

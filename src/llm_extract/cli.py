@@ -499,15 +499,22 @@ def prompt_show(
     document: Annotated[Path | None, typer.Option("--doc", help="Render against this .txt article")] = None,
 ) -> None:
     """Print a prompt as it would be sent."""
-    from llm_extract.documents import decode_text
+    from llm_extract.documents import InputFailure, iter_inputs
     from llm_extract.prompts import load_prompt
+    from llm_extract.requests import build_request
 
     try:
         template = load_prompt(name)
     except LLMExtractError as exc:
         raise _fail(exc) from None
-    text = decode_text(document.read_bytes()) if document else "{{ article text }}"
-    for message in template.render(text):
+    messages = template.render("{{ article text }}")
+    if document is not None:  # read and rendered as a run would (encodings, marked instructions)
+        item = next(iter_inputs([document]), None)
+        if item is None or isinstance(item, InputFailure):
+            reason = item.reason if item is not None else "no document in it"
+            raise _fail(LLMExtractError(f"--doc {document}: {reason}"))
+        messages = build_request(item, template).messages
+    for message in messages:
         out.rule(message["role"])
         out.print(message["content"], markup=False, highlight=False, soft_wrap=True)
 

@@ -1,4 +1,4 @@
-"""Documents become extraction requests: rendered messages plus the keys that identify the work.
+"""Documents become extraction requests: rendered messages, the text's hash, and the passages marked as injections.
 
 An article too long for the model's context is refused before sending, not chunked: chunks would each
 give their own incidents (one attack reported across two chunks twice, or half of it in each), breaking
@@ -10,7 +10,6 @@ that does not say why. The refusal names the estimate and the limit, so the user
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 
 from llm_extract.config import Settings
@@ -18,7 +17,6 @@ from llm_extract.documents import Document
 from llm_extract.errors import ConfigError
 from llm_extract.injection import find_injections, neutralise
 from llm_extract.prompts import Message, PromptTemplate
-from llm_extract.schema_loader import SchemaSpec
 
 CHARS_PER_TOKEN = 4.0  # a rough English average: an estimate, never a tokenizer count
 
@@ -32,18 +30,11 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def resume_key(text_hash: str, prompt: PromptTemplate, schema: SchemaSpec, model: str) -> str:
-    """Same text, prompt, schema and model means the same work: a rerun may skip it."""
-    material = json.dumps([text_hash, prompt.sha256, schema.sha256, model])
-    return hashlib.sha256(material.encode()).hexdigest()
-
-
 @dataclass(frozen=True)
 class ExtractionRequest:
     document: Document
     messages: list[Message]
-    text_sha256: str
-    resume_key: str
+    text_sha256: str  # with the publication date, what llm_extract.identity keys this document's work on
     injections: tuple[tuple[int, int], ...] = ()  # passages marked as suspected instructions to the model
 
     @property
@@ -51,7 +42,7 @@ class ExtractionRequest:
         return self.document.id
 
 
-def build_request(document: Document, prompt: PromptTemplate, schema: SchemaSpec, model: str) -> ExtractionRequest:
+def build_request(document: Document, prompt: PromptTemplate) -> ExtractionRequest:
     """The messages for one document; passages addressed to the model are marked, delimiters escaped (injection.py)."""
     text_hash = text_sha256(document.text)
     injections = find_injections(document.text)
@@ -59,7 +50,6 @@ def build_request(document: Document, prompt: PromptTemplate, schema: SchemaSpec
         document=document,
         messages=prompt.render(neutralise(document.text, injections), document.published),
         text_sha256=text_hash,
-        resume_key=resume_key(text_hash, prompt, schema, model),
         injections=tuple(injections),
     )
 

@@ -156,7 +156,7 @@ class BatchRunner:
         self.model = extractor.params.model
 
     def request_for(self, document: Document) -> ExtractionRequest:
-        return build_request(document, self.prompt, self.schema, self.model)
+        return build_request(document, self.prompt)
 
     def work_key(self, request: ExtractionRequest) -> str:
         return self.identity.document_key(request.text_sha256, request.document.published)
