@@ -1,8 +1,12 @@
 """Scoring speed: the seed suite's scorer over 10,000 synthetic documents with 1-5 incidents each.
 
-Prints JSON. Rerun with:  .venv/bin/python bench/scoring.py [--docs 10000] [--seed 0]
+Prints JSON. Rerun with:  .venv/bin/python bench/scoring.py [--docs 10000] [--seed 0] [--reference-docs 1000]
 Predictions are gold with random perturbations (wrong dates, renamed sites, dropped and spurious
 incidents), so alignment and every comparator do real work. No model is involved.
+
+The same run also times the reference scorer (scoring.reference_score_document: every pair compared
+afresh, as the scorer worked before issue 13) on the first --reference-docs documents, and checks that
+both give the same counts there, so the speed-up is a ratio measured under the same machine load.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import random
 import time
 from typing import Any
 
-from llm_extract.scoring import score
+from llm_extract.scoring import Score, ScoringConfig, reference_score_document, score
 from llm_extract.suite import load_suite
 
 SITES = ["al-Asad airbase", "al-Harir airbase", "Erbil airport", "Kirkuk K1 base", "Victory base", None]
@@ -53,10 +57,27 @@ def perturb(rng: random.Random, gold: list[dict[str, Any]]) -> list[dict[str, An
     return predicted
 
 
+def reference_speed(
+    config: ScoringConfig, gold: dict[str, Any], predicted: dict[str, Any], docs: int, result: Score
+) -> tuple[float, bool]:
+    """Documents/s of the reference scorer on the first `docs` documents, and whether its counts there are
+    the fast scorer's (the full comparison is tests/test_scoring_speed_equivalence.py)."""
+    doc_ids = list(gold)[:docs]
+    started = time.perf_counter()
+    documents = [reference_score_document(config, d, gold[d], predicted.get(d, [])) for d in doc_ids]
+    seconds = time.perf_counter() - started
+    same = all(
+        (old.incidents, old.fields) == (new.incidents, new.fields)
+        for old, new in zip(documents, result.documents, strict=False)
+    )
+    return len(doc_ids) / seconds, same
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--docs", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reference-docs", type=int, default=1000, help="0 skips the reference scorer")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     config = load_suite("seeds").scoring
@@ -65,15 +86,26 @@ def main() -> None:
     started = time.perf_counter()
     result = score(config, gold, predicted)
     seconds = time.perf_counter() - started
+    reference: dict[str, Any] = {}
+    if args.reference_docs > 0:
+        rate, same = reference_speed(config, gold, predicted, args.reference_docs, result)
+        reference = {
+            "reference_documents": min(args.reference_docs, args.docs),
+            "reference_documents_per_s": round(rate, 1),
+            "speedup": round(args.docs / seconds / rate, 1),
+            "reference_counts_equal": same,
+        }
     print(json.dumps({
         "benchmark": "scoring speed (seed suite scorer, synthetic documents)",
-        "command": f".venv/bin/python bench/scoring.py --docs {args.docs} --seed {args.seed}",
+        "command": f".venv/bin/python bench/scoring.py --docs {args.docs} --seed {args.seed} "
+        f"--reference-docs {args.reference_docs}",
         "machine": platform.platform(),
         "documents": args.docs,
         "gold_incidents": sum(len(items) for items in gold.values()),
         "predicted_incidents": sum(len(items) for items in predicted.values()),
         "seconds": round(seconds, 3),
         "documents_per_s": round(args.docs / seconds, 1),
+        **reference,
         "incident_f1": round(result.incidents.f1, 4),
         "field_micro_f1": round(result.micro.f1, 4),
     }, indent=2))  # fmt: skip

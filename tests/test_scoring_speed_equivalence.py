@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
 import hashlib
 import importlib.util
 import json
@@ -21,8 +22,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from llm_extract import gtt
-from llm_extract.scoring import FieldResult, FieldSpec, Score, ScoringConfig, score
+from llm_extract.scoring import (
+    FieldResult,
+    FieldSpec,
+    Score,
+    ScoringConfig,
+    reference_score_document,
+    score,
+)
 
 DATA = Path(__file__).parent / "data" / "scoring"
 FIXTURE = DATA / "equivalence.json"
@@ -161,8 +172,11 @@ def _tricky_prediction(rng: random.Random, gold: dict[str, Any]) -> dict[str, An
 
 
 def tricky_inputs(docs: int, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    return tricky_documents(random.Random(seed), docs)
+
+
+def tricky_documents(rng: random.Random, docs: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """Documents that reach every comparator branch, with ties: duplicated predictions and duplicated gold."""
-    rng = random.Random(seed)
     gold: dict[str, Any] = {}
     predicted: dict[str, Any] = {}
     for doc in range(docs):
@@ -230,8 +244,9 @@ def dump_gtt() -> dict[str, Any]:
 
 
 def cases(config: ScoringConfig) -> dict[str, tuple[ScoringConfig, tuple[dict[str, Any], dict[str, Any]]]]:
-    main, loose = dataclasses.replace(config, scope="main"), dataclasses.replace(
-        config, min_similarity=0.0, fuzzy_threshold=70.0
+    main, loose = (
+        dataclasses.replace(config, scope="main"),
+        dataclasses.replace(config, min_similarity=0.0, fuzzy_threshold=70.0),
     )
     tricky = tricky_inputs(600, seed=13)
     return {
@@ -273,6 +288,73 @@ def test_scores_are_the_old_scorers_on_both_suites_and_synthetic_documents() -> 
         )
     differences = _differences(pinned["results"], now)
     assert not differences, f"{len(differences)} differences, first: {differences[:10]}"
+
+
+def assert_reference(config: ScoringConfig, gold: dict[str, Any], predicted: dict[str, Any]) -> None:
+    """score() over all documents at once (outcomes remembered across them) against the reference per document."""
+    result = score(config, gold, predicted)
+    for document, (doc_id, items) in zip(result.documents, gold.items(), strict=True):
+        assert document == reference_score_document(config, doc_id, items, predicted.get(doc_id, [])), doc_id
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.randoms(use_true_random=False), st.sampled_from(["all", "main"]), st.sampled_from([0.0, 0.3, 0.6]))
+def test_the_fast_scorer_equals_the_reference_scorer(rng: random.Random, scope: str, min_similarity: float) -> None:
+    """Beyond the pinned inputs: every detail of every document's score, against the direct definition."""
+    config = dataclasses.replace(seeds_config(), scope=scope, min_similarity=min_similarity)
+    assert_reference(config, *tricky_documents(rng, 6))
+
+
+def test_ties_are_broken_as_the_reference_breaks_them_whatever_the_input_order() -> None:
+    """Equal similarities (copies, or incidents that differ only where nothing is scored) and gold without
+    ids or with one id twice: the canonical order decides, as before."""
+    incident = {**_tricky_gold(random.Random(1), 0, 0), "id": "a", "optional": False}
+    other = {**copy.deepcopy(incident), "id": "b", "notes": "a"}  # scored the same as incident
+    twin = {key: value for key, value in copy.deepcopy(incident).items() if key != "id"}
+    guess = _tricky_prediction(random.Random(2), incident)
+    late, early = {**copy.deepcopy(guess), "evidence": ["z"]}, {**copy.deepcopy(guess), "evidence": ["a"]}
+    cases = [
+        ([incident, copy.deepcopy(incident)], [guess, copy.deepcopy(guess)]),
+        ([twin, copy.deepcopy(twin), incident], [copy.deepcopy(guess)]),
+        ([incident], [guess, copy.deepcopy(guess), copy.deepcopy(guess)]),
+        ([incident], [late, early]),
+        ([incident, other], [late]),
+        ([other, incident], [late, early]),
+    ]
+    for number, (gold_items, pred_items) in enumerate(cases):
+        for turn in range(max(len(gold_items), len(pred_items))):
+            shifted_gold = gold_items[turn % len(gold_items) :] + gold_items[: turn % len(gold_items)]
+            shifted_pred = pred_items[turn % len(pred_items) :] + pred_items[: turn % len(pred_items)]
+            assert_reference(seeds_config(), {f"d{number}-{turn}": shifted_gold}, {f"d{number}-{turn}": shifted_pred})
+
+
+def test_values_equal_in_python_but_not_in_print_are_compared_apart() -> None:
+    """True == 1 == 1.0 and 0.0 == -0.0, but a name compares their text: a remembered outcome for one is not
+    the other's."""
+    config = seeds_config()
+    values: list[Any] = [True, 1, 1.0, "1", "True", 0.0, -0.0, 0, False, "0", "-0.0", None]
+    gold, predicted = {}, {}
+    for number, (mine, theirs) in enumerate((a, b) for a in values for b in [*values, [1, "True"]]):
+        incident = {**_tricky_gold(random.Random(number), number, 0), "id": f"g{number}"}
+        incident["location"] = {"site": theirs, "town": theirs, "region": None, "country": "IQ"}
+        incident["casualties"] = {"killed": {"min": theirs, "max": None}, "injured": {"min": None, "max": None}}
+        guess = _tricky_prediction(random.Random(number), incident)
+        guess["location"] = {"site": mine, "town": mine, "region": None, "country": "IQ"}
+        guess["casualties"] = {"killed": {"min": mine, "max": None}, "injured": {"min": None, "max": None}}
+        gold[f"d{number}"], predicted[f"d{number}"] = [incident], [guess]
+    assert_reference(config, gold, predicted)
+
+
+def test_scoring_leaves_the_garbage_collector_as_it_found_it() -> None:
+    gold, predicted = tricky_inputs(5, seed=3)
+    score(seeds_config(), gold, predicted)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        score(seeds_config(), gold, predicted)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def write_fixture() -> None:
