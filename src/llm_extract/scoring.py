@@ -430,8 +430,9 @@ def _canonical(incident: dict[str, Any]) -> str:
 
 _LIST, _DICT = object(), object()
 
-# An outcome: tp, fp, fn, verdict, whether the field counts towards similarity, weight * agreement.
-_Outcome = tuple[int, int, int, Verdict, bool, float]
+# An outcome: tp, fp, fn, verdict, whether the field counts towards similarity, weight * agreement, and the
+# field's path and its position among the document's per-path counts.
+_Outcome = tuple[int, int, int, Verdict, bool, float, str, int]
 
 
 def _key(value: Any) -> Any:
@@ -658,7 +659,8 @@ class _Scorer:
         else:
             counts = compare_scalar(field_.spec, gold_value, value, threshold, precision)
         tp, fp, fn = counts.tp, counts.fp, counts.fn
-        outcome = (tp, fp, fn, _verdict(tp, fp, fn), tp + fp + fn != 0, weight * counts.agreement)
+        counted = tp + fp + fn != 0
+        outcome = (tp, fp, fn, _verdict(tp, fp, fn), counted, weight * counts.agreement, field_.spec.path, field_.slot)
         row[key] = outcome
         return outcome
 
@@ -666,7 +668,6 @@ class _Scorer:
         self, golds: list[_GoldField], keys: list[Any], values: list[Any], totals: list[list[int]]
     ) -> list[FieldResult]:
         """The pair's FieldResults (compare_incidents), its counts added to the document's `totals`."""
-        fields = self.fields
         results = []
         for gold in golds:
             index, _, outcomes, gold_value, _ = gold
@@ -674,13 +675,13 @@ class _Scorer:
             outcome = outcomes.get(key)
             if outcome is None:
                 outcome = self._outcome(gold, key, values[index])
-            tp, fp, fn, verdict, _, _ = outcome
-            field_ = fields[index]
-            results.append(FieldResult(field_.spec.path, Counts(tp, fp, fn), verdict, gold_value, values[index]))
-            total = totals[field_.slot]
-            total[0] += tp
-            total[1] += fp
-            total[2] += fn
+            tp, fp, fn, verdict, counted, _, path, slot = outcome
+            results.append(FieldResult(path, Counts(tp, fp, fn), verdict, gold_value, values[index]))
+            if counted:
+                total = totals[slot]
+                total[0] += tp
+                total[1] += fp
+                total[2] += fn
         return results
 
     def document(
