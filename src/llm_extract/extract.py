@@ -41,6 +41,7 @@ from llm_extract.retry import (
     transport_retrying,
 )
 from llm_extract.schema_loader import SchemaSpec
+from llm_extract.structured import StructuredCall, structured_call
 
 Status = Literal["ok", "invalid", "error"]
 VALIDATION_CONTEXT_KEY = "source_text"  # what schema validators find in pydantic's ValidationInfo.context
@@ -191,6 +192,9 @@ class Extractor:
         self.params = params
         self.policy = policy
         self.require_grounding = require_grounding
+        # Built once, not per request: instructor's prepared model, schema and mode arguments (structured.py).
+        self.structured: StructuredCall = structured_call(schema.response_model, client.mode, client.provider)
+        self._sampling = {**client.kwargs, **params.as_kwargs()}  # instructor merges the client's defaults the same way
 
     def ungrounded(self, data: dict[str, Any], text: str) -> list[Span]:
         """With `require_grounding`, the schema's key values that do not occur in the text."""
@@ -232,18 +236,17 @@ class Extractor:
             with attempt:
                 try:
                     async with asyncio.timeout(deadline):
-                        return await self.client.chat.completions.create_with_completion(
-                            messages=messages,  # type: ignore[arg-type]
-                            response_model=self.schema.response_model,
-                            max_retries=0,  # instructor makes one attempt; re-asks are ours, below
-                            strict=False,  # JSON has no date type: ISO strings must validate as dates
-                            context={VALIDATION_CONTEXT_KEY: source_text},
-                            **self.params.as_kwargs(),
-                        )
+                        return await self._create(messages, source_text)
                 except TimeoutError as exc:
                     assert deadline is not None  # asyncio.timeout(None) never expires
                     raise RequestDeadlineExceeded(deadline) from exc
         raise AssertionError("unreachable: tenacity re-raises the last failure")
+
+    async def _create(self, messages: list[Message], source_text: str) -> tuple[BaseModel, Any]:
+        """One instructor attempt through the once-per-run template and parser (re-asks are ours, in extract).
+        strict=False: JSON has no date type, so ISO strings must validate as dates."""
+        context = {VALIDATION_CONTEXT_KEY: source_text}
+        return await self.structured.create(self.client.client, messages, self._sampling, context, strict=False)
 
     def _rejected(
         self, request: ExtractionRequest, result: ExtractionResult, failed_output: str | None, usage: Any, problem: str
@@ -273,8 +276,9 @@ class Extractor:
                 result.reasks = round_number
                 try:
                     parsed, completion = await self._call(messages, request.document.text, result)
-                except IncompleteOutputException as exc:
-                    failed_output, completion_usage = _content(exc.last_completion), exc.total_usage
+                except IncompleteOutputException as exc:  # it has no total_usage: one attempt, so its completion's
+                    failed_output = _content(exc.last_completion)
+                    completion_usage = getattr(exc.last_completion, "usage", None)
                     problem = truncation_problem(self.params.max_tokens)
                 except InstructorRetryException as exc:
                     if is_garbled_response(exc):

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 import httpx
+import httpx2
 import instructor
 import openai
 from pydantic import SecretStr
@@ -21,6 +22,7 @@ from llm_extract.redact import scrub_text, scrub_url
 EndpointKind = Literal["embedded", "openai", "openai-compatible"]
 PREFLIGHT_TIMEOUT_S = 10.0
 UNREACHABLE_HINT = "is the server running? did you leave off /v1?"
+SDK_KEEPALIVE = 100  # idle connections openai's default pool keeps (openai._constants.DEFAULT_CONNECTION_LIMITS)
 
 MODES: dict[str, instructor.Mode] = {
     "json_schema": instructor.Mode.JSON_SCHEMA,
@@ -144,8 +146,18 @@ def make_client(endpoint: Endpoint, settings: Settings) -> instructor.AsyncInstr
         api_key=endpoint.api_key.get_secret_value() if endpoint.api_key else "not-needed",
         max_retries=0,
         timeout=settings.request_timeout,
+        http_client=_pooled_http_client(settings.concurrency),
     )
     return instructor.from_openai(raw, mode=MODES[settings.mode])
+
+
+def _pooled_http_client(concurrency: int) -> openai.DefaultAsyncHttpxClient | None:
+    """openai's pool allows 1000 connections but keeps only 100 idle: above that concurrency, answered requests would
+    close their connections and the next ones open new. None (the SDK's own client) up to 100."""
+    if concurrency <= SDK_KEEPALIVE:
+        return None
+    limits = httpx2.Limits(max_connections=max(concurrency, 1000), max_keepalive_connections=concurrency)
+    return openai.DefaultAsyncHttpxClient(limits=limits)
 
 
 def make_sync_client(endpoint: Endpoint, settings: Settings) -> openai.OpenAI:

@@ -285,7 +285,8 @@ class BatchRunner:
         async def process(request: ExtractionRequest) -> None:
             try:
                 result = await self._extract(request)
-                record = self.result_record(request, result)
+                # Grounding and normalisation run on the writer thread, not on the loop serving every request in flight.
+                record = await loop.run_in_executor(writer, self.result_record, request, result)
             except Exception as exc:  # the extractor and annotation own their errors; this is the last guard
                 reason = f"unexpected {type(exc).__name__} while processing: {exc}"
                 await store(failure_record(InputFailure(request.doc_id, request.document.origin, reason), "internal"))

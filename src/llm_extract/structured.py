@@ -1,0 +1,180 @@
+"""Instructor's structured-output steps for one response model and mode, with what never changes done once.
+
+instructor's patched `create` redoes everything on every call: it wraps the response model in a new class,
+regenerates that class's JSON schema (about 5 ms for incident_v1), checks the model for async validators five
+times, and compiles every message as a Jinja template. At 64 requests in flight that CPU, not the server, set
+the pace (bench/throughput.py). `StructuredCall` takes the same steps with instructor's own pieces (the mode
+registry's request handler, message converter, templating rules, response parser and re-ask handler), but:
+
+- the response model is prepared once (instructor's ResponseSchema wrapper, whose compiled pydantic validator
+  then checks every answer), and its JSON schema is generated once;
+- in modes whose request arguments do not depend on the messages (json_schema, tools), those arguments are
+  built once; json and md_json still run their handler per call (it edits the messages), on the cached schema;
+- a message without Jinja syntax renders as itself (newlines normalised, one trailing newline dropped,
+  dedented): that is computed directly instead of compiling a template; anything else goes to instructor;
+- the body goes to the SDK's `post` in the order `chat.completions.create` would give it, without the SDK's
+  per-call walk of the body against its TypedDicts (about 1.3 ms here: the schema is most of the body).
+
+The request body is byte for byte what instructor sends (tests/test_structured.py compares every mode), and a
+failure raises what instructor's retry layer raises with max_retries=0: IncompleteOutputException as is, and
+InstructorRetryException, from the cause, for everything else (a parse failure carries its completion).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import textwrap
+from functools import cache, lru_cache
+from typing import Any
+
+import openai
+from instructor.core.exceptions import IncompleteOutputException, InstructorRetryException
+from instructor.v2.core.errors import FailedAttempt
+from instructor.v2.core.messages import extract_messages
+from instructor.v2.core.mode import Mode
+from instructor.v2.core.providers import Provider
+from instructor.v2.core.registry import mode_registry
+from instructor.v2.core.response_model import prepare_response_model
+from instructor.v2.core.retry import _RETRYABLE_PARSE_ERRORS, _initialize_usage
+from instructor.v2.core.templating import apply_template, handle_templating
+from instructor.v2.core.usage import update_total_usage
+from openai.resources.chat.completions import AsyncCompletions
+from openai.types.chat import ChatCompletion
+from pydantic import BaseModel
+
+# Modes whose request handler adds arguments (response_format, tools) without touching the messages.
+FIXED_ARGUMENT_MODES = frozenset({Mode.JSON_SCHEMA, Mode.TOOLS})
+JINJA_MARKERS = ("{{", "{%", "{#")  # jinja2's default delimiters: text without them is a template of plain data
+_NEWLINES = re.compile(r"(\r\n|\r|\n)")  # jinja2.lexer.newline_re
+_NOT_BODY = {"self", "extra_headers", "extra_query", "extra_body", "timeout"}
+# The body keys of chat.completions.create, in the order its generated code writes them (the body's byte order).
+BODY_KEYS = tuple(name for name in inspect.signature(AsyncCompletions.create).parameters if name not in _NOT_BODY)
+_BODY_KEY_SET = frozenset(BODY_KEYS)
+
+
+@lru_cache(maxsize=256)
+def _render_plain(text: str) -> str:
+    """What instructor's apply_template makes of text without Jinja syntax: jinja splits the source on any newline
+    sequence, drops one trailing empty line and joins with "\\n"; the single data token renders verbatim."""
+    lines = _NEWLINES.split(text)[::2]
+    if lines[-1] == "":
+        del lines[-1]
+    return textwrap.dedent("\n".join(lines))
+
+
+def render_content(text: str, context: dict[str, Any]) -> str:
+    """A message's content as instructor's templating leaves it (the system prompt is rendered once, then cached)."""
+    if any(marker in text for marker in JINJA_MARKERS):
+        return apply_template(text, context)
+    return _render_plain(text)
+
+
+class _SchemaView:
+    """What the json and md_json request handlers read of a response model (its name and JSON schema), cached."""
+
+    def __init__(self, model: type[BaseModel]) -> None:
+        self.__name__ = model.__name__
+        self._schema = model.model_json_schema()
+
+    def model_json_schema(self) -> dict[str, Any]:
+        return self._schema
+
+
+class StructuredCall:
+    """One response model in one mode: the request template and the parser, built once per run."""
+
+    def __init__(self, response_model: type[BaseModel], mode: Mode, provider: Provider = Provider.OPENAI) -> None:
+        self.mode, self.provider = mode, provider
+        self.handlers = mode_registry.get_handlers(provider, mode)
+        self.model = prepare_response_model(response_model)  # also refuses async validators, once
+        self._view = _SchemaView(self.model)
+        self._fixed = self._fixed_arguments() if mode in FIXED_ARGUMENT_MODES else None
+
+    def _fixed_arguments(self) -> dict[str, Any] | None:
+        """The arguments the mode's handler adds, if they are the same whatever the messages and leave those as
+        they are (checked on two message lists, since another provider's handler may differ); else None."""
+        probe = [{"role": "user", "content": "probe"}]
+        _, empty = self.handlers.request_handler(response_model=self.model, kwargs={"messages": []})
+        _, probed = self.handlers.request_handler(response_model=self.model, kwargs={"messages": list(probe)})
+        added = {key: value for key, value in empty.items() if key != "messages"}
+        if empty.get("messages") != [] or probed.get("messages") != probe:
+            return None
+        return added if added == {key: value for key, value in probed.items() if key != "messages"} else None
+
+    def request(self, messages: list[Any], sampling: dict[str, Any], context: dict[str, Any] | None) -> dict[str, Any]:
+        """The create() arguments instructor would send: mode arguments, converted and templated messages."""
+        kwargs: dict[str, Any] = {"messages": messages, **sampling}
+        if self._fixed is not None:
+            kwargs = {**kwargs, "messages": list(messages), **self._fixed}
+        else:
+            _, kwargs = self.handlers.request_handler(response_model=self._view, kwargs=kwargs)
+        kwargs.pop("autodetect_images", None)
+        if self.handlers.message_converter and "messages" in kwargs:
+            kwargs["messages"] = self.handlers.message_converter(kwargs["messages"], autodetect_images=False)
+        return self._templated(kwargs, context)
+
+    def _templated(self, kwargs: dict[str, Any], context: dict[str, Any] | None) -> dict[str, Any]:
+        messages = kwargs.get("messages")
+        if not context or not messages:
+            return handle_templating(kwargs, mode=self.mode, provider=self.provider, context=context)
+        if "message" in kwargs or not all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages):
+            return handle_templating(kwargs, mode=self.mode, provider=self.provider, context=context)
+        templated = [{**message, "content": render_content(message["content"], context)} for message in messages]
+        return {**kwargs, "messages": templated}
+
+    async def create(
+        self,
+        client: openai.AsyncOpenAI,
+        messages: list[Any],
+        sampling: dict[str, Any],
+        context: dict[str, Any] | None = None,
+        strict: bool = True,
+    ) -> tuple[BaseModel, Any]:
+        """One attempt, no validation retries: (the parsed model, the completion), or instructor's exceptions."""
+        kwargs = self.request(messages, sampling, context)
+        total_usage = _initialize_usage(self.provider)
+        failed: list[FailedAttempt] = []
+        try:
+            response = await send(client, kwargs)
+            update_total_usage(response=response, total_usage=total_usage)  # it also fills the answer's usage details
+            try:
+                parsed = self.handlers.response_parser(
+                    response=response,
+                    response_model=self.model,
+                    validation_context=context,
+                    strict=strict,
+                    stream=False,
+                    is_async=True,
+                )
+            except _RETRYABLE_PARSE_ERRORS as exc:
+                failed.append(FailedAttempt(attempt_number=1, exception=exc, completion=response))
+                kwargs = self.handlers.reask_handler(kwargs=kwargs, response=response, exception=exc)
+                raise
+        except IncompleteOutputException:
+            raise
+        except Exception as exc:  # as instructor: whatever ended the attempt (even the re-ask handler) is the cause
+            raise InstructorRetryException(
+                str(exc),
+                last_completion=failed[-1].completion if failed else None,
+                n_attempts=1,
+                total_usage=total_usage,
+                messages=extract_messages(kwargs),
+                create_kwargs=kwargs,
+                failed_attempts=failed,
+            ) from exc
+        return parsed, response
+
+
+async def send(client: openai.AsyncOpenAI, kwargs: dict[str, Any]) -> Any:
+    """POST the body as chat.completions.create would: same keys, same order, same options (bearer auth)."""
+    if not _BODY_KEY_SET.issuperset(kwargs) or kwargs.get("stream"):
+        return await client.chat.completions.create(**kwargs)  # anything unusual: the SDK's own path
+    body = {key: kwargs[key] for key in BODY_KEYS if key in kwargs}
+    return await client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+
+
+@cache
+def structured_call(response_model: type[BaseModel], mode: Mode, provider: Provider) -> StructuredCall:
+    """One per schema, mode and provider for the process: every run and extractor shares it."""
+    return StructuredCall(response_model, mode, provider)
