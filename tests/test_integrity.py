@@ -296,7 +296,7 @@ def test_every_document_failing_exits_non_zero(tmp_path: Path) -> None:
     with FakeOpenAI(script=["server_error"] * 3) as fake:
         result = CliRunner().invoke(app, ["extract", str(docs), "-o", str(tmp_path / "out.jsonl"), "--base-url",
                                           fake.base_url, "--model", "fake", "--max-retries", "0"])  # fmt: skip
-    assert result.exit_code == 1 and "every document failed" in result.output
+    assert result.exit_code == 1 and "no document ended ok" in result.output
 
 
 def test_negative_limit_is_a_usage_error(tmp_path: Path) -> None:
@@ -337,3 +337,117 @@ def test_sigterm_ends_the_run_like_ctrl_c_and_a_rerun_completes_it(tmp_path: Pat
         rerun = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, timeout=120, check=False)
         assert rerun.returncode == 0, rerun.stderr.decode()[-2000:]
     assert sorted(r["doc_id"] for r in lines(output)) == [f"doc{i:03d}" for i in range(40)]
+
+
+def test_a_lock_file_that_cannot_be_created_is_an_output_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_open = os.open
+
+    def read_only(path, flags, *args):  # type: ignore[no-untyped-def]
+        if str(path).endswith(".lock"):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", read_only)
+    docs = tmp_path / "docs"
+    write_docs(docs, 1)
+    result = CliRunner().invoke(app, ["extract", str(docs), "-o", str(tmp_path / "out.jsonl"), "--base-url",
+                                      "http://127.0.0.1:9/v1", "--model", "fake"])  # fmt: skip
+    assert result.exit_code == 2 and "Read-only file system" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
+def test_a_file_where_the_manifest_goes_is_never_overwritten(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    write_docs(docs, 1)
+    foreign = tmp_path / "res.manifest.json"
+    foreign.write_text('{"my": "config"}\n')
+    with FakeOpenAI() as fake:
+        with pytest.raises(OutputError, match="not an llm-extract manifest"):
+            extract_batch([docs], tmp_path / "res.jsonl", settings_for(fake))
+        source = tmp_path / "r.manifest.json"
+        source.write_text(json.dumps({"id": "a", "text": "A drone struck a base."}) + "\n")
+        with pytest.raises(OutputError, match="its manifest is the input"):
+            extract_batch([source], tmp_path / "r.jsonl", settings_for(fake))
+    assert foreign.read_text() == '{"my": "config"}\n'
+    assert not (tmp_path / "res.jsonl").exists()
+
+
+def test_an_output_with_other_hard_links_is_refused(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    write_docs(docs, 2)
+    output = tmp_path / "out.jsonl"
+    with FakeOpenAI() as fake:
+        extract_batch([docs], output, settings_for(fake))
+        os.link(output, tmp_path / "hard.jsonl")
+        with pytest.raises(OutputError, match="other hard links"):
+            extract_batch([docs], tmp_path / "hard.jsonl", settings_for(fake))
+
+
+def test_review_and_fuse_never_replace_a_run_its_manifest_or_a_foreign_file(tmp_path: Path) -> None:
+    from llm_extract.api import fuse_runs, review_run
+
+    docs = tmp_path / "docs"
+    write_docs(docs, 2)
+    run = tmp_path / "r.jsonl"
+    with FakeOpenAI() as fake:
+        extract_batch([docs], run, settings_for(fake))
+    before = (run.read_bytes(), manifest_path_for(run).read_bytes())
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine\n")
+    for target in (run, manifest_path_for(run), notes):
+        with pytest.raises(OutputError):
+            review_run(run, target)
+        with pytest.raises(OutputError):
+            fuse_runs([run], target)
+    assert (run.read_bytes(), manifest_path_for(run).read_bytes()) == before and notes.read_text() == "mine\n"
+    page, events = tmp_path / "page.html", tmp_path / "events.jsonl"
+    for _ in range(2):  # their own earlier outputs are replaced
+        review_run(run, page)
+        fuse_runs([run], events)
+    assert b"<title>llm-extract review" in page.read_bytes()
+
+
+def test_eval_out_naming_a_file_is_a_message(tmp_path: Path) -> None:
+    existing = tmp_path / "r.jsonl"
+    existing.write_text("keep\n")
+    result = CliRunner().invoke(app, ["eval", "seeds", "--run", str(existing), "--out", str(existing)])
+    assert result.exit_code == 2 and "is a file" in " ".join(result.output.split())
+    assert existing.read_text() == "keep\n"
+
+
+def test_a_jsonl_line_in_cp1252_is_decoded_and_noted(tmp_path: Path) -> None:
+    from llm_extract.documents import iter_inputs
+
+    source = tmp_path / "m.jsonl"
+    utf8, cp1252 = '{"id":"u8","text":"Bogotá"}\n', '{"id":"cp","text":"Bogotá – Medellín"}\n'
+    source.write_bytes(utf8.encode() + cp1252.encode("cp1252"))
+    first, second = iter_inputs([source])
+    assert first.text == "Bogotá" and first.notes == ()
+    assert second.text == "Bogotá – Medellín" and second.notes == ("decoded as cp1252 (not UTF-8)",)
+
+
+def test_a_run_line_that_is_json_null_is_skipped_with_its_number(tmp_path: Path) -> None:
+    from llm_extract.store import read_run
+
+    run = tmp_path / "run.jsonl"
+    run.write_text('{"doc_id": "a", "status": "ok", "incidents": []}\nnull\n')
+    lines_read = read_run(run, "incidents")
+    assert [r["doc_id"] for r in lines_read.records] == ["a"]
+    assert [(p.line, "not a JSON object" in p.reason) for p in lines_read.problems] == [(2, True)]
+
+
+def test_no_document_ok_exits_non_zero_even_when_all_are_invalid(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    write_docs(docs, 2)
+    with FakeOpenAI(script=["invalid"] * 6) as fake:
+        result = CliRunner().invoke(app, ["extract", str(docs), "-o", str(tmp_path / "out.jsonl"), "--base-url",
+                                          fake.base_url, "--model", "fake", "--max-reasks", "0"])  # fmt: skip
+    assert result.exit_code == 1 and "no document ended ok" in result.output
+
+
+def test_infinite_backoff_or_timeout_is_refused() -> None:
+    from llm_extract.errors import ConfigError
+
+    for setting in ("backoff_max", "backoff_initial", "request_timeout"):
+        with pytest.raises(ConfigError, match="finite"):
+            load_settings(**{setting: float("inf")})

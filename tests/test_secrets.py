@@ -194,3 +194,11 @@ def test_a_config_file_with_a_key_readable_by_others_gets_a_warning(tmp_path: Pa
         keyless.write_text('model = "m"\n')
         keyless.chmod(0o644)
         load_settings(config_file=keyless)
+
+
+def test_credential_names_beyond_api_key_are_scrubbed() -> None:
+    url = "http://h/v1?subscription-key=AZSECRET42&auth_token=TOKSECRET43&X-Amz-Signature=SIGSECRET&apiKey=CAMEL9"
+    scrubbed = scrub_text(f"{url} x-goog-api-key: GOOGSECRET Ocp-Apim-Subscription-Key: APIMSECRET")
+    for leaked in ("AZSECRET42", "TOKSECRET43", "SIGSECRET", "CAMEL9", "GOOGSECRET", "APIMSECRET"):
+        assert leaked not in scrubbed, leaked
+    assert scrub_text("keywords: drone; the monkey=1 base") == "keywords: drone; the monkey=1 base"

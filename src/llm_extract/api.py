@@ -46,6 +46,7 @@ from llm_extract.schema_loader import SchemaSpec, load_schema
 from llm_extract.store import (
     OutputError,
     RunStore,
+    check_derived_output,
     line_warning,
     manifest_path_for,
     now_iso,
@@ -366,6 +367,8 @@ def evaluate_suite(
     suite = suite if isinstance(suite, Suite) else load_suite(suite)
     settings = settings or load_settings(schema_name=suite.schema, prompt_name=suite.prompt)
     out_dir = out_dir or suite.directory / "out"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise LLMExtractError(f"--out {out_dir} is a file; give a folder for run.jsonl, report.json and report.md")
     if run is None:
         out_dir.mkdir(parents=True, exist_ok=True)
         run = out_dir / "run.jsonl"
@@ -418,6 +421,7 @@ def review_run(
     run = Path(run)
     if not run.is_file():
         raise LLMExtractError(f"no run at {run}: give the JSONL written by `llm-extract extract -o`")
+    check_derived_output(Path(output), [run], "review page", lambda head: b"<title>llm-extract review" in head)
     loaded = suite if isinstance(suite, Suite) or suite is None else load_suite(suite)
     paths = None if documents is None else [Path(p) for p in documents]
     return write_review(run, Path(output), _run_schema(run, loaded), paths, loaded)
@@ -436,10 +440,14 @@ def fuse_runs(
 ) -> FuseSummary:
     """Group the incidents of stored runs that report the same real-world event into canonical events
     (llm_extract.fusion), and write them to `output` as JSONL, one event a line. No model call."""
+    paths = [Path(run) for run in runs]
+    if output is not None:  # before any work: a refused output costs nothing
+        check_derived_output(Path(output), paths, "file of fused events",
+                             lambda head: head.lstrip().startswith(b"{") and b'"event_id"' in head)  # fmt: skip
     reports: list[SourceIncident] = []
     not_ok: list[str] = []
     warnings: list[str] = []
-    for run in map(Path, runs):
+    for run in paths:
         found = run_incidents(run)  # refuses a missing or empty run; names each skipped line
         reports += found.reports
         not_ok += found.not_ok

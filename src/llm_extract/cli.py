@@ -240,8 +240,8 @@ def extract(
     if counts["aborted"]:
         console.print(f"[red]aborted[/]: {shown(counts['aborted'])}")
         raise typer.Exit(1)
-    if counts["processed"] and statuses["error"] == counts["processed"]:
-        console.print("[red]every document failed[/]: see the errors above and in the output's error field")
+    if counts["processed"] and not statuses["ok"]:
+        console.print("[red]no document ended ok[/]: see the errors above and in the output's error field")
         raise typer.Exit(1)
     if strict and (statuses["invalid"] or statuses["error"]):
         raise typer.Exit(3)

@@ -55,11 +55,19 @@ class Settings(BaseSettings):
     )
     max_retries: int = Field(6, ge=0, le=50, description="Retries after a transport failure (429, 5xx, timeout)")
     request_timeout: float = Field(
-        600.0, gt=0, description="Seconds before one HTTP request is abandoned (a wall-clock deadline, not per read)"
+        600.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds before one HTTP request is abandoned (a wall-clock deadline, not per read)",
     )
-    backoff_initial: float = Field(1.0, ge=0, description="First backoff in seconds, doubled each retry")
+    backoff_initial: float = Field(
+        1.0, ge=0, allow_inf_nan=False, description="First backoff in seconds, doubled each retry"
+    )
     backoff_max: float = Field(
-        60.0, ge=0, description="Longest single backoff in seconds; a server's longer Retry-After is cut to it"
+        60.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Longest single backoff in seconds; a server's longer Retry-After is cut to it",
     )
     preflight: bool = Field(
         True, description="Check a remote base_url (GET /models) before the run, to fail in seconds if it is wrong"

@@ -9,6 +9,7 @@ repaired on the way in (a legacy encoding on some lines, a UTF-16 BOM, lone surr
 from __future__ import annotations
 
 import codecs
+import contextlib
 import datetime as dt
 import json
 import os
@@ -246,6 +247,11 @@ def _jsonl_documents(path: Path) -> Iterator[Input]:
         origin = f"{where}:{number}"
         if not raw.strip():
             continue
+        line_notes: list[str] = []
+        if isinstance(raw, bytes) and not _is_utf8(raw, first=number == 1):
+            encoding = _legacy_encoding(raw)  # one legacy line in a UTF-8 file: decoded as in a .txt file
+            with contextlib.suppress(UnicodeDecodeError):
+                raw, line_notes = raw.decode(encoding), [f"decoded as {encoding} (not UTF-8)"]
         try:
             record = json.loads(raw)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, an integer too long, deep nesting
@@ -259,7 +265,7 @@ def _jsonl_documents(path: Path) -> Iterator[Input]:
             yield InputFailure(origin, origin, "missing 'id' (a non-empty string or integer)")
             continue
         doc_id, id_surrogates = replace_surrogates(str(raw_id))
-        notes = list(_surrogate_note(id_surrogates, " in the id"))
+        notes = [*line_notes, *_surrogate_note(id_surrogates, " in the id")]
         text = _first_key(record, TEXT_KEYS)
         if not isinstance(text, str):
             yield InputFailure(doc_id, origin, "missing 'text' (a string)")

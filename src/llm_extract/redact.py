@@ -13,15 +13,20 @@ from collections.abc import Iterable
 MASK = "***"
 _MIN_SECRET = 4  # shorter "secrets" (e.g. a placeholder key "x") would mask ordinary letters
 
+# Credential-like names, in headers (`x-goog-api-key:`, `Ocp-Apim-Subscription-Key:`) and in query strings
+# (`?subscription-key=`, `&auth_token=`, `X-Amz-Signature=`): any name that ends in one of these words.
+# Whole words only: "monkey=1" is not a key, "apiKey" and "accessToken" (camelCase) are.
+_SECRET_NAME = (
+    r"(?:[A-Za-z0-9]+[-_.])*(?:[a-z0-9]+(?=[A-Z]))?"
+    r"(?i:authorization|api[-_]?key|key|token|secret|signature|sig|password|passwd|credential)"
+)
 _HEADER_VALUE = re.compile(
-    r"(?i)(?<![A-Za-z0-9_-])((?:proxy-)?authorization|x-api-key|api-key|openai-api-key)"
+    rf"(?<![A-Za-z0-9_-])({_SECRET_NAME})"
     r"(['\"]?\s*:\s*['\"]?)([^'\"\r\n,;}]+)"
 )
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _SK_KEY = re.compile(r"\bsk-[A-Za-z0-9_-]{6,}")
-_QUERY_VALUE = re.compile(
-    r"(?i)(?<![A-Za-z0-9_-])((?:x-)?api[-_]?key|access[-_]token|token|key|sig|password)\s*=\s*([^&#\s'\",;]+)"
-)
+_QUERY_VALUE = re.compile(rf"(?<![A-Za-z0-9_-])({_SECRET_NAME})\s*=\s*([^&#\s'\",;]+)")
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"<>]+@")
 
 

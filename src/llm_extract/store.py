@@ -175,24 +175,28 @@ def record_problem(record: Any, list_field: str | None = None, shape: JsonSchema
     return None
 
 
-def _parsed_lines(path: Path) -> Iterator[tuple[int, Any, str | None]]:
-    """(line number, parsed value or None, why it could not be parsed): the one parser of run lines."""
+NO_NEWLINE = "no newline at its end"
+
+
+def _parsed_lines(path: Path) -> Iterator[tuple[int, bool, Any, str | None]]:
+    """(line number, parsed?, the value, a problem): the one parser of run lines. A line that parsed may still
+    carry NO_NEWLINE; one that did not says why. `null` parses (to None), so parsed? tells the two apart."""
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
-                yield number, None, "blank line"
+                yield number, False, None, "blank line"
                 continue
             try:
                 value = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
                 if raw.endswith(b"\n"):
-                    yield number, None, f"not JSON ({type(exc).__name__}: {str(exc)[:80]})"
+                    yield number, False, None, f"not JSON ({type(exc).__name__}: {str(exc)[:80]})"
                 else:
-                    yield number, None, "cut short (the run was stopped while writing it)"
+                    yield number, False, None, "cut short (the run was stopped while writing it)"
                 continue
             # A last line without its newline may be a write cut short: the runner redoes it (appending
             # after it would join two lines); a reader may use it when it parses whole.
-            yield number, value, None if raw.endswith(b"\n") else "no newline at its end"
+            yield number, True, value, None if raw.endswith(b"\n") else NO_NEWLINE
 
 
 def read_records(path: Path) -> tuple[list[Record], int]:
@@ -201,7 +205,7 @@ def read_records(path: Path) -> tuple[list[Record], int]:
     bad = 0
     if not path.exists():
         return records, bad
-    for _number, value, problem in _parsed_lines(path):
+    for _number, _parsed, value, problem in _parsed_lines(path):
         if problem is None and isinstance(value, dict) and isinstance(value.get("doc_id"), str):
             records.append(value)
         else:
@@ -225,11 +229,11 @@ def read_run(path: Path, list_field: str | None = None, shape: JsonSchema | None
     numbers: list[int] = []
     lines = 0
     try:
-        for number, value, parse_problem in _parsed_lines(path):
+        for number, parsed, value, parse_problem in _parsed_lines(path):
             if parse_problem == "blank line":
                 continue
             lines += 1
-            problem = parse_problem if value is None else record_problem(value, list_field, shape)
+            problem = record_problem(value, list_field, shape) if parsed else parse_problem
             if problem is None:
                 records.append(value)
                 numbers.append(number)
@@ -270,6 +274,24 @@ class OutputError(LLMExtractError):
     """The output itself cannot be written (disk full, read-only, not a file): the run stops, nothing is lost."""
 
 
+def check_derived_output(output: Path, runs: list[Path], what: str, looks_ours: Callable[[bytes], bool]) -> None:
+    """A file made from runs (a review page, fused events) never replaces one of those runs, their manifests,
+    or an existing file this command did not write (`looks_ours` judges the file's first bytes)."""
+    real = Path(os.path.realpath(output))
+    for run in runs:
+        source = Path(os.path.realpath(run))
+        if real in (source, manifest_path_for(source)):
+            raise OutputError(f"-o {output} is the run {run} or its manifest; write the {what} elsewhere")
+    if not real.exists():
+        return
+    if not real.is_file():
+        raise OutputError(f"-o {output} is not a regular file; give a path for the {what}")
+    with real.open("rb") as handle:
+        head = handle.read(4096)
+    if head.strip() and not looks_ours(head):
+        raise OutputError(f"-o {output} exists and is not a {what} written by llm-extract; choose another path")
+
+
 def _is_run_line(raw: bytes) -> bool:
     try:
         return record_problem(json.loads(raw)) is None
@@ -303,26 +325,39 @@ class RunStore:
         self._lock: int | None = None
 
     def check_target(self, inputs: list[Path]) -> None:
-        """Refuse an output that is not a regular file or that is one of the inputs (or inside an input folder)."""
+        """Refuse an output (or the manifest beside it) that is not a regular file, that is one of the inputs or
+        inside an input folder, or that has other hard links (a lock per path could not keep out a second
+        writer through them)."""
         if self.path.exists() and not self.path.is_file():
             raise OutputError(f"-o {self.requested} is not a regular file; give a path for the output JSONL")
+        if self.path.is_file() and self.path.stat().st_nlink > 1:
+            raise OutputError(f"-o {self.requested} has other hard links; give a file of its own")
+        if self.manifest_path.exists() and not self.manifest_path.is_file():
+            raise OutputError(f"{self.manifest_path} (where the manifest goes) is not a regular file")
         for given in inputs:
             real = Path(os.path.realpath(given))
-            if real == self.path or (real.is_dir() and self.path.is_relative_to(real)):
-                where = "is" if real == self.path else "is inside"
-                raise OutputError(f"-o {self.requested} {where} the input {given}; write the output elsewhere")
+            for target, what in ((self.path, f"-o {self.requested}"), (self.manifest_path, "its manifest")):
+                if real == target or (real.is_dir() and target.is_relative_to(real)):
+                    where = "is" if real == target else "is inside"
+                    raise OutputError(f"{what} {where} the input {given}; write the output elsewhere")
 
     def previous_run(self) -> tuple[bool, dict[str, Any] | None]:
         """(holds lines, the manifest beside it). Refuses a file that is not an llm-extract run."""
         try:
+            manifest = read_manifest(self.path)
+        except LLMExtractError:
+            manifest = {}  # unreadable as a manifest: not ours
+        ours = manifest is not None and (manifest.get("tool") or {}).get("name") == "llm-extract"
+        if manifest is not None and not ours:
+            raise OutputError(f"{self.manifest_path} exists and is not an llm-extract manifest; it would be "
+                              "overwritten: move it, or choose another -o")  # fmt: skip
+        try:
             with self.path.open("rb") as handle:
                 first = next((raw for raw in handle if raw.strip()), b"")
         except FileNotFoundError:
-            return False, None
-        manifest = read_manifest(self.path)
+            return False, manifest
         if not first:
             return False, manifest
-        ours = manifest is not None and (manifest.get("tool") or {}).get("name") == "llm-extract"
         torn_first_line = not first.endswith(b"\n")  # a run killed while writing its first line
         if not (_is_run_line(first) or (torn_first_line and ours)):
             raise OutputError(
@@ -334,9 +369,13 @@ class RunStore:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the output's lock (one per real path); clean up temporary files a killed run left behind."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         lock_path = self.path.with_name(f".{self.path.name}.lock")
-        self._lock = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o644)
+        except OSError as exc:
+            reason = exc.strerror or exc
+            raise OutputError(f"cannot write beside {self.requested} ({lock_path.name}): {reason}") from exc
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
