@@ -14,7 +14,6 @@ import instructor
 import openai
 import pytest
 from instructor.v2.core.templating import apply_template
-from jinja2 import TemplateSyntaxError
 
 from llm_extract.documents import Document
 from llm_extract.extract import Extractor, RetryPolicy, SamplingParams
@@ -32,9 +31,14 @@ ARTICLES = [
     "Two drones targeted a base in western Iraq on Wednesday.",
     "    Indented lines\n    stay as the templating leaves them\r\nwith CRLF\rand CR\n\n",
     "\tTabbed\n\t\tand nested\n\n\n",
-    "A reader wrote {{ source_text }} and {# a comment #} into the article.",
-    "Prices {% if true %}rose{% endif %} after the attack; é ü 中文 \u2028 \x0b",
+    "Prices rose after the attack; é ü 中文 \u2028 \x0b",
     "",
+]
+# Articles with Jinja syntax: instructor would render them as templates (losing `{{ x }}`, failing on `{%`).
+JINJA_ARTICLES = [
+    "A reader wrote {{ source_text }} and {# a comment #} into the article.",
+    "Prices {% if true %}rose{% endif %} after the attack.",
+    "A reader's {% broken markup",
 ]
 
 
@@ -153,11 +157,12 @@ def test_every_kind_of_answer_raises_what_instructor_raises(answer: str, mode: s
         assert isinstance(ours.__cause__, type(theirs.__cause__))
 
 
-def test_a_template_error_in_an_article_raises_as_instructor_does() -> None:
-    text = "A reader's {% broken markup"
-    theirs, ours, _, _ = both("json_schema", PROMPT.render(text), ok_for("json_schema"), text)
-    assert isinstance(theirs, TemplateSyntaxError) and isinstance(ours, TemplateSyntaxError)
-    assert str(ours) == str(theirs)
+@pytest.mark.parametrize("text", JINJA_ARTICLES)
+def test_an_article_with_jinja_syntax_is_sent_as_written(text: str) -> None:
+    theirs, ours, their_body, our_body = both("json_schema", PROMPT.render(text), ok_for("json_schema"), text)
+    assert not isinstance(ours, Exception), ours
+    assert json.dumps(text)[1:-1].encode() in our_body, "the article reaches the model as written"
+    assert isinstance(theirs, Exception) or their_body != our_body, "instructor renders it as a template"
 
 
 def test_plain_text_renders_as_instructors_jinja_templating_would() -> None:
@@ -173,7 +178,7 @@ def test_plain_text_renders_as_instructors_jinja_templating_would() -> None:
         assert _render_plain(text) == apply_template(text, {"source_text": "x"}), repr(text)
         checked += 1
     assert checked > 1000
-    assert render_content("{{ source_text }}!", {"source_text": "x"}) == "x!"
+    assert render_content("{{ source_text }}!") == "{{ source_text }}!"
 
 
 def extractor_on(respond: Responder, sent: list[bytes]) -> Extractor:

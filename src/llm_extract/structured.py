@@ -10,12 +10,14 @@ registry's request handler, message converter, templating rules, response parser
   then checks every answer), and its JSON schema is generated once;
 - in modes whose request arguments do not depend on the messages (json_schema, tools), those arguments are
   built once; json and md_json still run their handler per call (it edits the messages), on the cached schema;
-- a message without Jinja syntax renders as itself (newlines normalised, one trailing newline dropped,
-  dedented): that is computed directly instead of compiling a template; anything else goes to instructor;
+- a message renders as instructor renders text without Jinja syntax (newlines normalised, one trailing newline
+  dropped, dedented), computed directly instead of compiling a template; text WITH Jinja syntax is not
+  rendered as a template (an article quoting `{{ x }}` would lose it): there, and only there, the body differs;
 - the body goes to the SDK's `post` in the order `chat.completions.create` would give it, without the SDK's
   per-call walk of the body against its TypedDicts (about 1.3 ms here: the schema is most of the body).
 
-The request body is byte for byte what instructor sends (tests/test_structured.py compares every mode), and a
+The request body is byte for byte what instructor sends for text without Jinja syntax (tests/test_structured.py
+compares every mode), and a
 failure raises what instructor's retry layer raises with max_retries=0: IncompleteOutputException as is, and
 InstructorRetryException, from the cause, for everything else (a parse failure carries its completion).
 """
@@ -37,7 +39,7 @@ from instructor.v2.core.providers import Provider
 from instructor.v2.core.registry import mode_registry
 from instructor.v2.core.response_model import prepare_response_model
 from instructor.v2.core.retry import _RETRYABLE_PARSE_ERRORS, _initialize_usage
-from instructor.v2.core.templating import apply_template, handle_templating
+from instructor.v2.core.templating import handle_templating
 from instructor.v2.core.usage import update_total_usage
 from openai.resources.chat.completions import AsyncCompletions
 from openai.types.chat import ChatCompletion
@@ -45,7 +47,7 @@ from pydantic import BaseModel
 
 # Modes whose request handler adds arguments (response_format, tools) without touching the messages.
 FIXED_ARGUMENT_MODES = frozenset({Mode.JSON_SCHEMA, Mode.TOOLS})
-JINJA_MARKERS = ("{{", "{%", "{#")  # jinja2's default delimiters: text without them is a template of plain data
+JINJA_MARKERS = ("{{", "{%", "{#")  # jinja2's default delimiters: text without them renders as itself
 _NEWLINES = re.compile(r"(\r\n|\r|\n)")  # jinja2.lexer.newline_re
 _NOT_BODY = {"self", "extra_headers", "extra_query", "extra_body", "timeout"}
 # The body keys of chat.completions.create, in the order its generated code writes them (the body's byte order).
@@ -63,10 +65,12 @@ def _render_plain(text: str) -> str:
     return textwrap.dedent("\n".join(lines))
 
 
-def render_content(text: str, context: dict[str, Any]) -> str:
-    """A message's content as instructor's templating leaves it (the system prompt is rendered once, then cached)."""
-    if any(marker in text for marker in JINJA_MARKERS):
-        return apply_template(text, context)
+def render_content(text: str) -> str:
+    """A message's content as instructor's templating leaves text without Jinja syntax, for every text.
+
+    instructor renders each message as a Jinja template whenever a validation context is passed: an article that
+    quotes `{{ x }}` lost it silently and one with `{%` failed the document. Our prompts are rendered by our own
+    templates already, and an article is data, so text with Jinja syntax is sent as written too."""
     return _render_plain(text)
 
 
@@ -120,7 +124,7 @@ class StructuredCall:
             return handle_templating(kwargs, mode=self.mode, provider=self.provider, context=context)
         if "message" in kwargs or not all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages):
             return handle_templating(kwargs, mode=self.mode, provider=self.provider, context=context)
-        templated = [{**message, "content": render_content(message["content"], context)} for message in messages]
+        templated = [{**message, "content": render_content(message["content"])} for message in messages]
         return {**kwargs, "messages": templated}
 
     async def create(
