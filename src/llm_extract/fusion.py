@@ -52,9 +52,7 @@ A model adjudicating borderline merges is not implemented: an event whose weakes
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import gc
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -64,6 +62,7 @@ from typing import Any
 
 from llm_extract.canonical import build_event
 from llm_extract.errors import LLMExtractError
+from llm_extract.gc_pause import collector_paused
 from llm_extract.incidents import Name, Period, Range, SourceIncident, name_words, same_name
 from llm_extract.normalize.dates import period_range
 from llm_extract.scoring import as_date
@@ -390,23 +389,9 @@ def _event_order(event: dict[str, Any]) -> tuple[str, str, str]:
             event["event_id"])  # fmt: skip
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector rescans every live object each time enough new ones pile up; building one
-    event per report makes it do so thousands of times (at 100,000 reports it took half the time: see
-    bench/fusion.py). Nothing here makes reference cycles, so it waits until the events are built."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def fuse(reports: Iterable[SourceIncident], config: FusionConfig | None = None) -> Fusion:
     """Group reports of the same event and build one canonical event per group (deterministic)."""
-    with _collector_paused():
+    with collector_paused():
         return _fuse(reports, config or FusionConfig())
 
 

@@ -17,21 +17,21 @@ too"), numbers may be {"range": [lo, hi]}, and dates are compared at the gold's 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
-import gc
 import json
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 from rapidfuzz import fuzz
 from scipy.optimize import linear_sum_assignment
+
+from llm_extract.gc_pause import collector_paused
 
 FieldKind = Literal["enum", "name", "number", "date", "bool", "enum_set", "name_set"]
 SET_KINDS = {"enum_set", "name_set"}
@@ -830,19 +830,6 @@ def _gold_id(incident: dict[str, Any], position: int) -> str:
     return str(incident.get("id", f"gold-{position}"))
 
 
-@contextlib.contextmanager
-def _collection_paused() -> Iterator[None]:
-    """Scoring makes many small objects (a FieldResult and its Counts per field) and no reference cycles, so
-    the cyclic collector would find nothing; its passes over the growing results halved the speed."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 @dataclass
 class Score:
     documents: list[DocumentScore]
@@ -865,7 +852,7 @@ def score(
 ) -> Score:
     """Score every gold document (a document with no prediction predicts nothing)."""
     scorer = _Scorer(config)  # one for every document: outcomes found in one serve the next
-    with _collection_paused():
+    with collector_paused():
         documents = [
             scorer.document(doc_id, gold.get(doc_id, []), predicted.get(doc_id, []))
             for doc_id in (doc_ids if doc_ids is not None else gold)
