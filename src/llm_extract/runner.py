@@ -16,7 +16,7 @@ from llm_extract.annotate import annotate
 from llm_extract.documents import Document, Input, InputFailure
 from llm_extract.extract import ExtractionResult, PriorAnswer, RecordExtractor, Usage
 from llm_extract.identity import WorkIdentity
-from llm_extract.requests import ExtractionRequest, PromptLimit, build_request
+from llm_extract.requests import ExtractionRequest, PromptLimit, build_request, text_sha256
 from llm_extract.store import OutputError, Record, RunStore, now_iso
 
 # Answers obtained before the run's own calls (a Batch API job): per doc_id, a finished result or a rejected
@@ -158,8 +158,9 @@ class BatchRunner:
     def request_for(self, document: Document) -> ExtractionRequest:
         return build_request(document, self.prompt)
 
-    def work_key(self, request: ExtractionRequest) -> str:
-        return self.identity.document_key(request.text_sha256, request.document.published)
+    def work_key(self, document: Document) -> str:
+        """The document's work key, without rendering its request (the planning pass reads every input)."""
+        return self.identity.document_key(text_sha256(document.text), document.published)
 
     def result_record(self, request: ExtractionRequest, result: ExtractionResult) -> Record:
         data = result.data or {}
@@ -181,7 +182,7 @@ class BatchRunner:
             **_document_fields(request.document),
             "text_sha256": request.text_sha256,
             "injections": [list(span) for span in request.injections],
-            "resume_key": self.work_key(request),
+            "resume_key": self.work_key(request.document),
             "model": self.model,
             "prompt": {"name": self.prompt.name, "sha256": self.prompt.sha256},
             "schema": {"name": self.schema.name, "sha256": self.schema.sha256},
@@ -220,7 +221,7 @@ class BatchRunner:
         planned: dict[str, str | None] = {}
         origins: dict[str, str] = {}
         for item in limited():
-            planned[item.id] = self.work_key(self.request_for(item)) if isinstance(item, Document) else None
+            planned[item.id] = self.work_key(item) if isinstance(item, Document) else None
             origins[item.origin] = item.id
         stats.planned = len(planned)
         started = time.monotonic()
