@@ -331,7 +331,7 @@ def test_sigterm_ends_the_run_like_ctrl_c_and_a_rerun_completes_it(tmp_path: Pat
             time.sleep(0.05)
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
-        assert process.returncode != 0
+        assert process.returncode == 128 + signal.SIGTERM
         manifest = json.loads(manifest_path_for(output).read_text())
         assert manifest["status"] == "interrupted", manifest["status"]
         rerun = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, timeout=120, check=False)
@@ -451,3 +451,23 @@ def test_infinite_backoff_or_timeout_is_refused() -> None:
     for setting in ("backoff_max", "backoff_initial", "request_timeout"):
         with pytest.raises(ConfigError, match="finite"):
             load_settings(**{setting: float("inf")})
+
+
+def test_eval_out_on_an_unwritable_place_is_a_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llm_extract.api import evaluate_suite
+
+    run = tmp_path / "run.jsonl"
+    run.write_text('{"doc_id": "000_d4b2816009667b46", "status": "ok", "incidents": []}\n')
+
+    def read_only(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with pytest.raises(OutputError, match="Read-only file system"):
+        evaluate_suite("seeds", run=run, out_dir=tmp_path / "ro" / "ev")
+
+
+def test_a_multi_line_error_is_printed_line_by_line_as_text(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["extract", str(tmp_path), "-o", str(tmp_path / "o.jsonl"), "--timeout", "nan"])
+    assert result.exit_code == 2
+    assert "\\n" not in result.output, "newlines in a message are printed as lines, not as escapes"

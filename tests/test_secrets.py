@@ -202,3 +202,12 @@ def test_credential_names_beyond_api_key_are_scrubbed() -> None:
     for leaked in ("AZSECRET42", "TOKSECRET43", "SIGSECRET", "CAMEL9", "GOOGSECRET", "APIMSECRET"):
         assert leaked not in scrubbed, leaked
     assert scrub_text("keywords: drone; the monkey=1 base") == "keywords: drone; the monkey=1 base"
+
+
+def test_encoded_azure_cookie_and_escaped_forms_are_scrubbed() -> None:
+    text = ("http://h/v1?code=AZFUNC1&api%2Dkey=ENC2 Error code: 500 - {\\'x-api-key\\': \\'ESC3\\'} "
+            "Endpoint=sb://x/;SharedAccessKey=SAS4 Cookie: session=COOKIE5")  # fmt: skip
+    scrubbed = scrub_text(text)
+    for leaked in ("AZFUNC1", "ENC2", "ESC3", "SAS4", "COOKIE5"):
+        assert leaked not in scrubbed, leaked
+    assert "Error code: 500" in scrubbed

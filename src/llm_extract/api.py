@@ -140,6 +140,10 @@ def _check_previous_run(store: RunStore, identity: WorkIdentity, overwrite: bool
         raise OutputError(f"{store.requested} holds a run made with other settings ({'; '.join(differences)}); {again}")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during a run: handled as Ctrl-C is, and told apart by the exit code (143, not 130)."""
+
+
 @contextlib.contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
     """SIGTERM (a scheduler, `kill`) ends a run like Ctrl-C: the manifest says interrupted, the server stops."""
@@ -148,7 +152,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
         return
 
     def interrupt(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
+        raise Terminated(f"signal {signum}")
 
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
@@ -370,10 +374,13 @@ def evaluate_suite(
     if out_dir.exists() and not out_dir.is_dir():
         raise LLMExtractError(f"--out {out_dir} is a file; give a folder for run.jsonl, report.json and report.md")
     if run is None:
-        out_dir.mkdir(parents=True, exist_ok=True)
         run = out_dir / "run.jsonl"
-        for stale in (run, manifest_path_for(run)):
-            stale.unlink(missing_ok=True)  # a fresh run each time: the response cache spares the model
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            for stale in (run, manifest_path_for(run)):
+                stale.unlink(missing_ok=True)  # a fresh run each time: the response cache spares the model
+        except OSError as exc:
+            raise OutputError(f"cannot write in --out {out_dir}: {exc.strerror or exc}") from exc
         cache = ResponseCache(Path(settings.cache_dir) / "responses")
         inputs = [documents or suite.documents]
         extract_batch(inputs, run, settings, cache=cache, observer=observer, progress=progress)
@@ -384,9 +391,12 @@ def evaluate_suite(
     previous = _read_baseline(baseline, suite) if baseline is not None else None
     comparison = check_gate(report, previous, suite.gate)
     report_json, report_md = out_dir / "report.json", out_dir / "report.md"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report_json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    report_md.write_text(to_markdown(report, comparison if previous is not None else None))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        report_json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        report_md.write_text(to_markdown(report, comparison if previous is not None else None))
+    except OSError as exc:
+        raise OutputError(f"cannot write the report in --out {out_dir}: {exc.strerror or exc}") from exc
     warnings = [line_warning(run, item["line"], item["reason"]) for item in report["run"].get("skipped_lines", [])]
     outcome = EvalOutcome(report, comparison, report_json, report_md, run, warnings)
     if outcome.scored_nothing:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import time
 import warnings
 from enum import StrEnum
@@ -74,7 +75,10 @@ warnings.showwarning = _show_warning
 
 
 def _fail(exc: LLMExtractError) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {shown(exc)}")
+    first, *rest = str(exc).splitlines() or [""]  # a pydantic error spans lines: each shown as text
+    console.print(f"[bold red]error:[/] {shown(first)}")
+    for line in rest:
+        console.print(f"  {shown(line)}")
     return typer.Exit(2)
 
 
@@ -223,9 +227,9 @@ def extract(
             )  # fmt: skip
     except LLMExtractError as exc:
         raise _fail(exc) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         console.print("[yellow]interrupted[/]: finished documents are saved; rerun the same command to resume")
-        raise typer.Exit(130) from None
+        raise typer.Exit(128 + (signal.SIGTERM if isinstance(exc, api.Terminated) else signal.SIGINT)) from None
     list_field = api.load_schema(settings.schema_name).list_field
     if observer.records:
         out.print(_summary_table(observer.records, list_field))

@@ -13,20 +13,23 @@ from collections.abc import Iterable
 MASK = "***"
 _MIN_SECRET = 4  # shorter "secrets" (e.g. a placeholder key "x") would mask ordinary letters
 
-# Credential-like names, in headers (`x-goog-api-key:`, `Ocp-Apim-Subscription-Key:`) and in query strings
-# (`?subscription-key=`, `&auth_token=`, `X-Amz-Signature=`): any name that ends in one of these words.
-# Whole words only: "monkey=1" is not a key, "apiKey" and "accessToken" (camelCase) are.
-_SECRET_NAME = (
-    r"(?:[A-Za-z0-9]+[-_.])*(?:[a-z0-9]+(?=[A-Z]))?"
-    r"(?i:authorization|api[-_]?key|key|token|secret|signature|sig|password|passwd|credential)"
+# Credential-like names, in headers (`x-goog-api-key:`, `Ocp-Apim-Subscription-Key:`, `Cookie:`) and in query
+# strings (`?subscription-key=`, `&auth_token=`, `X-Amz-Signature=`, `;SharedAccessKey=`, URL-encoded
+# `api%2Dkey=`): any name that ends in one of these words. Whole words only: "monkey=1" is not a key, "apiKey",
+# "accessToken" and "SharedAccessKey" (camelCase) are.
+_SEPARATOR = r"(?:[-_.]|%2[dD]|%5[fF])"
+_SECRET_WORD = (
+    rf"(?i:authorization|api{_SEPARATOR}?key|key|token|secret|signature|sig|password|passwd|credential|cookie)"
 )
+_SECRET_NAME = rf"(?:[A-Za-z0-9]+{_SEPARATOR})*(?:[A-Za-z0-9]*[a-z0-9](?=[A-Z]))?{_SECRET_WORD}"
 _HEADER_VALUE = re.compile(
     rf"(?<![A-Za-z0-9_-])({_SECRET_NAME})"
-    r"(['\"]?\s*:\s*['\"]?)([^'\"\r\n,;}]+)"
+    r"(\\?['\"]?\s*:\s*\\?['\"]?)([^'\"\\\r\n,;}]+)"
 )
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _SK_KEY = re.compile(r"\bsk-[A-Za-z0-9_-]{6,}")
-_QUERY_VALUE = re.compile(rf"(?<![A-Za-z0-9_-])({_SECRET_NAME})\s*=\s*([^&#\s'\",;]+)")
+# `code=` is how Azure Functions pass their key; only as a query value (an error's "code: 500" is not a secret).
+_QUERY_VALUE = re.compile(rf"(?<![A-Za-z0-9_-])({_SECRET_NAME}|code)\s*=\s*([^&#\s'\",;\\]+)")
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"<>]+@")
 
 
