@@ -471,3 +471,16 @@ def test_a_multi_line_error_is_printed_line_by_line_as_text(tmp_path: Path) -> N
     result = CliRunner().invoke(app, ["extract", str(tmp_path), "-o", str(tmp_path / "o.jsonl"), "--timeout", "nan"])
     assert result.exit_code == 2
     assert "\\n" not in result.output, "newlines in a message are printed as lines, not as escapes"
+
+
+def test_a_line_mixing_utf8_and_cp1252_keeps_both(tmp_path: Path) -> None:
+    from llm_extract.documents import decode_with_notes, iter_inputs
+
+    mixed = "Café bombing near ".encode() + "Bogotá.".encode("cp1252")
+    text, notes = decode_with_notes(b"First line.\n" + mixed + b"\n")
+    assert text == "First line.\nCafé bombing near Bogotá.\n"
+    assert notes == ("decoded as UTF-8 with its invalid bytes as cp1252: line 2",)
+    source = tmp_path / "m.jsonl"
+    source.write_bytes(b'{"id": "mx", "text": "' + mixed + b'"}\n')
+    (document,) = iter_inputs([source])
+    assert document.text == "Café bombing near Bogotá." and document.notes == (notes[0].split(":")[0],)

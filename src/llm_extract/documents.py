@@ -85,19 +85,21 @@ def decode_with_notes(data: bytes) -> tuple[str, tuple[str, ...]]:
     lines = data.split(b"\n")
     legacy = [number for number, line in enumerate(lines) if not _is_utf8(line, first=number == 0)]
     encoding = _legacy_encoding(b"\n".join(lines[number] for number in legacy))
-    pieces, legacy_set = [], set(legacy)
+    pieces, legacy_set, used = [], set(legacy), {}
     for number, line in enumerate(lines):
         if number not in legacy_set:
             pieces.append(line.decode("utf-8-sig" if number == 0 else "utf-8"))
             continue
         try:
-            piece = line.decode(encoding)
+            piece, how = decode_legacy_line(line, encoding)
         except UnicodeDecodeError:
             raise ValueError(refusal) from None
         if any(ch in _CONTROL for ch in piece):
             raise ValueError(refusal)
         pieces.append(piece)
-    return "\n".join(pieces), (f"decoded as {encoding}: {_line_list(legacy)} (not UTF-8)",)
+        used.setdefault(how, []).append(number)
+    notes = tuple(_decoding_note(how, _line_list(numbers)) for how, numbers in used.items())
+    return "\n".join(pieces), notes
 
 
 def _is_utf8(line: bytes, first: bool) -> bool:
@@ -122,6 +124,38 @@ def _legacy_encoding(sample: bytes) -> str:
         return "cp1252"
     chosen = matches[0]
     return chosen.encoding if chosen.chaos < 0.1 else "cp1252"
+
+
+MIXED_LINE = "UTF-8 with its invalid bytes as cp1252"
+# A valid UTF-8 multi-byte sequence: a line holding one beside invalid bytes mixes UTF-8 and a legacy encoding.
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _legacy_byte(error: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: an invalid byte inside UTF-8 text read as Windows-1252 (Latin-1 where cp1252 has
+    no character), so `Café ... Bogotá` with é in UTF-8 and á in cp1252 keeps both."""
+    assert isinstance(error, UnicodeDecodeError)
+    byte = error.object[error.start : error.start + 1]
+    try:
+        return byte.decode("cp1252"), error.start + 1
+    except UnicodeDecodeError:
+        return byte.decode("latin-1"), error.start + 1
+
+
+codecs.register_error("llm_extract_legacy_byte", _legacy_byte)
+
+
+def decode_legacy_line(line: bytes, encoding: str) -> tuple[str, str]:
+    """A line that is not UTF-8: (its text, the encoding used). A line that also holds UTF-8 sequences keeps
+    them and reads only its invalid bytes as cp1252; any other is decoded as `encoding` entirely."""
+    if _UTF8_SEQUENCE.search(line):
+        return line.decode("utf-8", errors="llm_extract_legacy_byte"), MIXED_LINE
+    return line.decode(encoding), encoding
+
+
+def _decoding_note(how: str, lines: str = "") -> str:
+    where = f": {lines}" if lines else ""
+    return f"decoded as {how}{where}" if how == MIXED_LINE else f"decoded as {how}{where} (not UTF-8)"
 
 
 def _line_list(numbers: list[int]) -> str:
@@ -251,7 +285,8 @@ def _jsonl_documents(path: Path) -> Iterator[Input]:
         if isinstance(raw, bytes) and not _is_utf8(raw, first=number == 1):
             encoding = _legacy_encoding(raw)  # one legacy line in a UTF-8 file: decoded as in a .txt file
             with contextlib.suppress(UnicodeDecodeError):
-                raw, line_notes = raw.decode(encoding), [f"decoded as {encoding} (not UTF-8)"]
+                raw, how = decode_legacy_line(raw, encoding)
+                line_notes = [_decoding_note(how)]
         try:
             record = json.loads(raw)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, an integer too long, deep nesting
