@@ -3,7 +3,9 @@
 Prints JSON: for 20 paraphrased overrides in 4 languages (tests/data/injection/overrides.jsonl, with zero-width,
 homoglyph and line-break variants; the set the detector was tuned on) and, apart, 10 held-out ones
 (tests/data/injection/held_out.jsonl: the 5 that issue 12 found uncaught, role prefixes, a fake chat turn,
-"forget everything ...", leetspeak and spaced letters, and 5 paraphrases of those classes), which are caught
+"forget everything ...", leetspeak and spaced letters, and 5 paraphrases of those classes) and, apart again, 8
+newer held-out ones (tests/data/injection/held_out_2.jsonl: words strung by dots, hyphens or underscores, dotted
+letters, "Override:", "From now on you are", Russian and Chinese), which are caught
 alone, inside a seed article (the marked passage must cover the planted paragraph) and inside a one-paragraph
 article (it must cover the override and none of the three fact sentences around it); and the false positives
 on the 5 seed articles, the 200 MUC-4 dev texts
@@ -89,6 +91,7 @@ def main() -> None:
     host = HOST.read_text()
     tuned = _measure(_jsonl(DATA / "overrides.jsonl"), host)
     held_out = _measure(_jsonl(DATA / "held_out.jsonl"), host)
+    held_out_2 = _measure(_jsonl(DATA / "held_out_2.jsonl"), host)
     seeds = sorted((ROOT / "evals" / "seeds" / "docs").glob("*.txt"))
     seed_flags = {path.stem: find_injections(path.read_text()) for path in seeds}
     muc4 = _jsonl(args.muc4) if args.muc4.exists() else []
@@ -100,6 +103,7 @@ def main() -> None:
     report = {
         "overrides": tuned,
         "held_out_overrides": held_out,
+        "held_out_2_overrides": held_out_2,
         "false_positives": {
             "seed_articles": {"flagged": sum(bool(spans) for spans in seed_flags.values()), "of": len(seeds)},
             "muc4_dev": {
