@@ -484,3 +484,18 @@ def test_a_line_mixing_utf8_and_cp1252_keeps_both(tmp_path: Path) -> None:
     source.write_bytes(b'{"id": "mx", "text": "' + mixed + b'"}\n')
     (document,) = iter_inputs([source])
     assert document.text == "Café bombing near Bogotá." and document.notes == (notes[0].split(":")[0],)
+
+
+def test_a_rerun_with_nothing_left_to_do_starts_no_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llm_extract import api
+
+    docs = tmp_path / "docs"
+    write_docs(docs, 2)
+    output = tmp_path / "out.jsonl"
+    with FakeOpenAI() as fake:
+        settings = settings_for(fake)
+        extract_batch([docs], output, settings)
+    opened: list[object] = []
+    monkeypatch.setattr(api, "open_endpoint", lambda *args, **kwargs: opened.append(args) or pytest.fail("opened"))
+    summary = extract_batch([docs], output, settings)  # the fake is gone: any call would fail
+    assert opened == [] and summary.stats.resumed == 2 and summary.manifest["endpoint"]["base_url"] == fake.base_url

@@ -106,11 +106,16 @@ def _manifest(
 
 
 def _needs_model(runner: BatchRunner, paths: list[Path], limit: int | None) -> bool:
-    """False when a response cache can answer every document (then no server is started)."""
-    if not isinstance(runner.extractor, CachingExtractor):
-        return True
-    documents = (item for item in itertools.islice(iter_inputs(paths), limit) if isinstance(item, Document))
-    return not all(runner.extractor.is_cached(runner.request_for(document)) for document in documents)
+    """False when every document is already done in the output or answered by the response cache: then no
+    server is started (and no weights verified) for nothing."""
+    stored = {record["doc_id"]: record for record in read_records(runner.store.path)[0]}
+    for item in itertools.islice(iter_inputs(paths), limit):
+        if not isinstance(item, Document) or runner.is_done(stored.get(item.id), runner.work_key(item)):
+            continue
+        cache = runner.extractor if isinstance(runner.extractor, CachingExtractor) else None
+        if cache is None or not cache.is_cached(runner.request_for(item)):
+            return True
+    return False
 
 
 def _previous_batch(store: RunStore) -> dict[str, Any] | None:
@@ -208,14 +213,13 @@ def extract_batch(
     with store.locked(), _terminate_as_interrupt():
         _check_previous_run(store, identity, overwrite)
         offline = planned_endpoint(settings)
-        # Only a response cache can spare the model; without one, no client is built for nothing.
-        offline_runner = runner_for(offline) if cache is not None else None
-        if offline_runner is None or _needs_model(offline_runner, paths, limit):
+        offline_runner = runner_for(offline)  # builds a client, connects nowhere
+        if batch or _needs_model(offline_runner, paths, limit):
             endpoint_context = open_endpoint(settings, progress)
         else:
             endpoint_context = contextlib.nullcontext(offline)
         with endpoint_context as endpoint, contextlib.ExitStack() as stack:
-            runner = offline_runner if offline_runner is not None and endpoint is offline else runner_for(endpoint)
+            runner = offline_runner if endpoint is offline else runner_for(endpoint)
             manifest = _manifest(settings, endpoint, prompt, schema, identity, [str(p) for p in paths], token_limit)
             previous_batch = _previous_batch(store) if batch else None
             store.write_manifest(manifest)

@@ -197,17 +197,26 @@ class BatchRunner:
     def _keeper(self, planned: dict[str, str | None], origins: dict[str, str]) -> Callable[[Record], bool]:
         """Which stored lines survive: finished work with the same key, and documents not in this run. A line
         whose input place (file, JSONL line) now yields another id is stale: that input was fixed."""
-        done_statuses = {"ok"} if self.retry_invalid else {"ok", "invalid"}
 
         def keep(record: Record) -> bool:
             if self.overwrite:
                 return False
             if record["doc_id"] not in planned:
                 return origins.get(str(record.get("origin"))) in (None, record["doc_id"])
-            key = planned[record["doc_id"]]
-            return key is not None and record.get("resume_key") == key and record.get("status") in done_statuses
+            return self.is_done(record, planned[record["doc_id"]])
 
         return keep
+
+    def is_done(self, record: Record | None, key: str | None) -> bool:
+        """A stored line is finished work for `key`: a rerun skips its document."""
+        done_statuses = {"ok"} if self.retry_invalid else {"ok", "invalid"}
+        return (
+            not self.overwrite
+            and record is not None
+            and key is not None
+            and record.get("resume_key") == key
+            and record.get("status") in done_statuses
+        )
 
     def run(
         self, inputs: Callable[[], Iterator[Input]], limit: int | None = None, observer: RunObserver | None = None
