@@ -46,20 +46,24 @@ class RunStats:
     reasks: int = 0
     transport_retries: int = 0
     backoff_s: float = 0.0
+    retry_after_capped: int = 0
     wall_s: float = 0.0
     aborted: str | None = None  # why the run stopped early (a fatal endpoint error, an unwritable output)
 
     def add(self, record: Record) -> None:
-        self.statuses[record["status"]] += 1
+        """Count one stored line (lenient: a line from an older run may lack a count, which then adds 0)."""
+        self.statuses[str(record.get("status"))] += 1
         if record.get("cached"):
             self.cached += 1
             return
-        for key in ("prompt_tokens", "completion_tokens"):
-            setattr(self.usage, key, getattr(self.usage, key) + record["usage"][key])
-        self.attempts += record["attempts"]
-        self.reasks += record["reasks"]
-        self.transport_retries += record["transport_retries"]
-        self.backoff_s += record["backoff_s"]
+        usage = record.get("usage") or {}
+        self.usage.prompt_tokens += int(usage.get("prompt_tokens") or 0)
+        self.usage.completion_tokens += int(usage.get("completion_tokens") or 0)
+        self.attempts += record.get("attempts") or 0
+        self.reasks += record.get("reasks") or 0
+        self.transport_retries += record.get("transport_retries") or 0
+        self.backoff_s += record.get("backoff_s") or 0.0
+        self.retry_after_capped += record.get("retry_after_capped") or 0
 
     def as_dict(self) -> dict[str, Any]:
         done = sum(self.statuses.values())
@@ -75,34 +79,25 @@ class RunStats:
             "reasks": self.reasks,
             "transport_retries": self.transport_retries,
             "backoff_s": round(self.backoff_s, 3),
+            "retry_after_capped": self.retry_after_capped,
             "wall_s": round(self.wall_s, 3),
             "docs_per_s": round(done / self.wall_s, 4) if self.wall_s else None,
             "aborted": self.aborted,
         }
 
 
+FILE_TOTALS = ("statuses", "usage", "cached", "attempts", "reasks", "transport_retries", "backoff_s",
+               "retry_after_capped")  # fmt: skip
+
+
 def file_totals(records: Iterable[Record]) -> dict[str, Any]:
-    """Counts over every line of a stored run (all invocations, resumed ones included): the manifest's totals."""
-    statuses: Counter[str] = Counter()
-    usage = Usage()
-    sums = {"attempts": 0, "reasks": 0, "transport_retries": 0, "backoff_s": 0.0, "retry_after_capped": 0, "cached": 0}
+    """Counts over every line of a stored run (all invocations, resumed ones included): the manifest's totals,
+    counted as an invocation counts its own lines (RunStats.add)."""
+    totals = RunStats()
     for record in records:
-        statuses[str(record.get("status"))] += 1
-        if record.get("cached"):
-            sums["cached"] += 1
-            continue
-        recorded = record.get("usage") or {}
-        usage.prompt_tokens += int(recorded.get("prompt_tokens") or 0)
-        usage.completion_tokens += int(recorded.get("completion_tokens") or 0)
-        for key in ("attempts", "reasks", "transport_retries", "backoff_s", "retry_after_capped"):
-            sums[key] += record.get(key) or 0
-    return {
-        "documents": sum(statuses.values()),
-        "statuses": {status: statuses.get(status, 0) for status in ("ok", "invalid", "error")},
-        "usage": usage.as_dict(),
-        **sums,
-        "backoff_s": round(sums["backoff_s"], 3),
-    }
+        totals.add(record)
+    counted = totals.as_dict()
+    return {"documents": counted["processed"], **{key: counted[key] for key in FILE_TOTALS}}
 
 
 def _document_fields(document: Document) -> dict[str, Any]:
