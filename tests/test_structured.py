@@ -21,7 +21,7 @@ from llm_extract.prompts import load_prompt
 from llm_extract.provider import MODES
 from llm_extract.requests import build_request
 from llm_extract.schema_loader import load_schema
-from llm_extract.structured import _render_plain, render_content, structured_call
+from llm_extract.structured import _render_plain, _route, render_content, send, structured_call
 from llm_extract.testing.fake_openai import DEFAULT_ANSWER, INVALID_ANSWER
 
 Responder = Callable[[httpx2.Request], httpx2.Response]
@@ -197,3 +197,74 @@ def test_an_answer_cut_at_max_tokens_is_reasked_with_its_usage_counted() -> None
     assert result.attempts == 2 and result.reasks == 1
     assert result.usage.prompt_tokens == 22 and result.usage.completion_tokens == 10
     assert "cut off at max_tokens (64)" in json.loads(sent[1])["messages"][-1]["content"]
+
+
+def wire(base_url: str, first_via_sdk: bool) -> tuple[list[tuple[str, str, list[tuple[bytes, bytes]], bytes]], Any]:
+    """(method, URL, headers, body) of the SDK's chat.completions.create and of our send, on one client."""
+    seen: list[tuple[str, str, list[tuple[bytes, bytes]], bytes]] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append((request.method, str(request.url), list(request.headers.raw), request.read()))
+        return ok_for("json_schema")(request)
+
+    async def run() -> Any:
+        http_client = openai.DefaultAsyncHttpxClient(transport=httpx2.MockTransport(handler))
+        raw = openai.AsyncOpenAI(base_url=base_url, api_key="sk-k", max_retries=0, timeout=7.5, http_client=http_client)
+        body = {"messages": [{"role": "user", "content": "hi"}], "model": "fake", "temperature": 0.0}
+        if first_via_sdk:
+            await raw.chat.completions.create(**body)  # type: ignore[call-overload]
+        ours = await send(raw, body)
+        theirs = await raw.chat.completions.create(**body)  # type: ignore[call-overload]
+        await raw.close()
+        return ours, theirs, _route(raw)
+
+    ours, theirs, route = asyncio.run(run())
+    assert ours == theirs and isinstance(ours, openai.types.chat.ChatCompletion)
+    return seen, route
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["http://fake.test/v1", "http://user:p%40ss@fake.test:8080/proxy/v1", "http://fake.test/v1?api-version=2"],
+)
+def test_the_direct_post_sends_the_sdks_url_headers_and_bytes(base_url: str) -> None:
+    """Bearer auth, credentials and paths in the base URL, the SDK's own headers: the wire request is the SDK's."""
+    seen, route = wire(base_url, first_via_sdk=True)
+    assert route is not None, "the direct path was taken"
+    assert seen[1] == seen[2]
+    headers = {name.lower(): value for name, value in seen[1][2]}
+    assert headers[b"authorization"] in (b"Bearer sk-k", b"Basic dXNlcjpwQHNz")  # httpx: URL credentials win
+    assert headers[b"x-stainless-retry-count"] == b"0" and headers[b"x-stainless-read-timeout"] == b"7.5"
+
+
+def test_the_direct_post_waits_for_the_sdks_first_request() -> None:
+    """Before the SDK has read the platform (its headers name it), the SDK's own post goes first."""
+    seen, route = wire("http://fake.test/v1", first_via_sdk=False)
+    assert route is not None and seen[0] == seen[1]
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [(httpx2.ReadTimeout("slow"), openai.APITimeoutError), (httpx2.ConnectError("refused"), openai.APIConnectionError)],
+)
+def test_transport_errors_are_the_sdks(error: Exception, expected: type[Exception]) -> None:
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        raise error
+
+    async def run() -> list[BaseException]:
+        http_client = openai.DefaultAsyncHttpxClient(transport=httpx2.MockTransport(handler))
+        raw = openai.AsyncOpenAI(base_url="http://fake.test/v1", api_key="k", max_retries=0, http_client=http_client)
+        raw._platform = raw._platform or openai._base_client.get_platform()
+        body = {"messages": [], "model": "fake"}
+        outcomes = []
+        for call in (lambda: send(raw, body), lambda: raw.chat.completions.create(**body)):  # type: ignore[call-overload]
+            try:
+                await call()
+            except Exception as exc:
+                outcomes.append(exc)
+        await raw.close()
+        assert _route(raw) is not None
+        return outcomes
+
+    ours, theirs = asyncio.run(run())
+    assert type(ours) is type(theirs) is expected and type(ours.__cause__) is type(theirs.__cause__)
