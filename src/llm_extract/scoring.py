@@ -57,7 +57,7 @@ class ScoringConfig:
     role_path: str = "role"
 
 
-@dataclass
+@dataclass(slots=True)
 class Counts:
     tp: int = 0
     fp: int = 0
@@ -199,7 +199,7 @@ def _element_kind(kind: FieldKind) -> FieldKind:
     return "enum" if kind == "enum_set" else "name"
 
 
-@dataclass
+@dataclass(slots=True)
 class FieldResult:
     path: str
     counts: Counts
@@ -430,9 +430,10 @@ def _canonical(incident: dict[str, Any]) -> str:
 
 _LIST, _DICT = object(), object()
 
-# An outcome: tp, fp, fn, verdict, whether the field counts towards similarity, weight * agreement, and the
-# field's path and its position among the document's per-path counts.
-_Outcome = tuple[int, int, int, Verdict, bool, float, str, int]
+# An outcome: tp, fp, fn, verdict, the field's path, its position among the document's per-path counts, and
+# what it adds to a pair's similarity sums: weight * agreement and weight where either side has a value, 0.0
+# and 0.0 where neither has (adding 0.0 to a sum that starts at 0.0 leaves it bit for bit as skipping does).
+_Outcome = tuple[int, int, int, Verdict, str, int, float, float]
 
 
 def _key(value: Any) -> Any:
@@ -606,9 +607,24 @@ def _cached_fields(config: ScoringConfig) -> tuple[_Field, ...]:
     )
 
 
-# A gold incident's scored field: field index, weight, the field's outcomes for this gold value
-# (predicted key -> outcome), the gold value, the gold's precision.
-_GoldField = tuple[int, float, dict[Any, _Outcome], Any, Any]
+@dataclass(frozen=True, slots=True)
+class _Gold:
+    """A gold incident ready for pairing (or the empty gold an unmatched prediction meets): per scored field
+    (scored_fields), its outcome row (predicted key -> outcome), the gold value and the gold's precision."""
+
+    fields: list[int] | None  # the scored fields' indexes; None: every field, in order
+    rows: list[dict[Any, _Outcome]]
+    values: list[Any]
+    precisions: list[Any]
+
+
+def _similarity(outcomes: list[_Outcome]) -> float:
+    """similarity() of a pair from its outcomes: the same sums in the same order."""
+    total = weight = 0.0
+    for outcome in outcomes:
+        total += outcome[6]
+        weight += outcome[7]
+    return total / weight if weight else 0.0
 
 
 class _Scorer:
@@ -618,71 +634,91 @@ class _Scorer:
         self.config = config
         self.fields = _fields(config)
         self.paths = list({spec.path: None for spec in config.fields})
-        self.outcomes: list[dict[Any, dict[Any, _Outcome]]] = [{} for _ in self.fields]
-        self.plan = [
-            (index, f.read, f.precision, f.dated, f.weight, self.outcomes[index]) for index, f in enumerate(self.fields)
-        ]
+        self.tables: list[dict[Any, dict[Any, _Outcome]]] = [{} for _ in self.fields]
+        self.getters = [f.get for f in self.fields]
+        self.readers = [f.read for f in self.fields]
+        self.dated = [(index, f.precision, f.dated) for index, f in enumerate(self.fields) if f.precision is not None]
+        self.ids: dict[Any, int] = {}
         # An unmatched prediction is compared with no gold incident: every field, gold value and precision None.
-        self.no_gold: list[_GoldField] = []
-        for index, f in enumerate(self.fields):
-            key = (None, None) if f.dated else None
-            self.no_gold.append((index, f.weight, self.outcomes[index].setdefault(key, {}), None, None))
+        self.nothing = [None] * len(self.fields)
+        self.no_gold = self._gold(None)
 
-    def _gold(self, incident: dict[str, Any]) -> list[_GoldField]:
-        """The gold incident's scored fields (scored_fields), with their values (as compare_field reads them)."""
-        found = []
-        for index, read, precision_of, dated, weight, table in self.plan:
-            value = read(incident)
-            if value is _ABSENT:
-                continue
-            key = value if type(value) is str or value is None else _key(value)
-            precision = None
-            if precision_of is not None:
-                precision = precision_of(incident) if incident else None
-                if isinstance(precision, list):
-                    precision = precision[0]
-                if dated:
-                    key = (key, _precision_key(precision))
-            row = table.get(key)
-            if row is None:
-                row = table[key] = {}
-            found.append((index, weight, row, value, precision))
-        return found
+    def _keys(self, values: list[Any]) -> list[Any]:
+        """Each value's key (_key), a structured one replaced by a number of its own: a number hashes at once,
+        where a tuple would be hashed again at every look-up."""
+        ids = self.ids
+        return [v if type(v) is str or v is None else ids.setdefault(_key(v), len(ids)) for v in values]
 
-    def _outcome(self, gold: _GoldField, key: Any, value: Any) -> _Outcome:
-        """Compare a combination not seen yet, and remember it."""
-        index, weight, row, gold_value, precision = gold
-        field_ = self.fields[index]
-        threshold = self.config.fuzzy_threshold
+    def _gold(self, incident: dict[str, Any] | None) -> _Gold:
+        """The gold incident's scored fields (scored_fields), with their values (as compare_field reads them),
+        and the outcome row of each (a date's also keyed by what the gold's precision decides). None: no gold."""
+        values = self.nothing if incident is None else [read(incident) for read in self.readers]
+        keys = self._keys(values)
+        precisions = [None] * len(values)
+        for index, precision_of, dated in self.dated:
+            precision = precision_of(incident) if incident else None
+            precision = precisions[index] = precision[0] if isinstance(precision, list) else precision
+            if dated:
+                keys[index] = (keys[index], _precision_key(precision))
+        fields = None
+        if _ABSENT in values:  # the gold leaves some fields out on purpose (values are JSON: no odd __eq__)
+            fields = [index for index, value in enumerate(values) if value is not _ABSENT]
+            values, keys, precisions = ([items[index] for index in fields] for items in (values, keys, precisions))
+        tables = self.tables if fields is None else [self.tables[index] for index in fields]
+        rows = [table.setdefault(key, {}) for table, key in zip(tables, keys, strict=True)]
+        return _Gold(fields, rows, values, precisions)
+
+    def _pair(self, gold: _Gold, keys: list[Any], values: list[Any]) -> list[_Outcome]:
+        """The outcome of each of the gold's scored fields against a prediction (compare_incidents)."""
+        if gold.fields is not None:
+            keys = [keys[index] for index in gold.fields]
+        outcomes = list(map(dict.get, gold.rows, keys))
+        if None in outcomes:  # a combination not seen yet: compared by the functions above, and remembered
+            for position, outcome in enumerate(outcomes):
+                if outcome is None:
+                    index = position if gold.fields is None else gold.fields[position]
+                    outcomes[position] = self._outcome(gold, position, keys[position], values[index])
+        return outcomes
+
+    def _outcome(self, gold: _Gold, position: int, key: Any, value: Any) -> _Outcome:
+        field_ = self.fields[position if gold.fields is None else gold.fields[position]]
+        gold_value, threshold = gold.values[position], self.config.fuzzy_threshold
         if field_.is_set:
             counts = compare_set(field_.spec, gold_value, value, threshold)
         else:
-            counts = compare_scalar(field_.spec, gold_value, value, threshold, precision)
+            counts = compare_scalar(field_.spec, gold_value, value, threshold, gold.precisions[position])
         tp, fp, fn = counts.tp, counts.fp, counts.fn
         counted = tp + fp + fn != 0
-        outcome = (tp, fp, fn, _verdict(tp, fp, fn), counted, weight * counts.agreement, field_.spec.path, field_.slot)
-        row[key] = outcome
+        outcome = (
+            tp,
+            fp,
+            fn,
+            _verdict(tp, fp, fn),
+            field_.spec.path,
+            field_.slot,
+            field_.weight * counts.agreement if counted else 0.0,
+            field_.weight if counted else 0.0,
+        )
+        gold.rows[position][key] = outcome
         return outcome
 
+    @staticmethod
     def _results(
-        self, golds: list[_GoldField], keys: list[Any], values: list[Any], totals: list[list[int]]
+        gold: _Gold, outcomes: list[_Outcome], values: list[Any], totals: list[list[int]]
     ) -> list[FieldResult]:
         """The pair's FieldResults (compare_incidents), its counts added to the document's `totals`."""
-        results = []
-        for gold in golds:
-            index, _, outcomes, gold_value, _ = gold
-            key = keys[index]
-            outcome = outcomes.get(key)
-            if outcome is None:
-                outcome = self._outcome(gold, key, values[index])
-            tp, fp, fn, verdict, counted, _, path, slot = outcome
-            results.append(FieldResult(path, Counts(tp, fp, fn), verdict, gold_value, values[index]))
+        if gold.fields is not None:
+            values = [values[index] for index in gold.fields]
+        for tp, fp, fn, _, _, slot, _, counted in outcomes:
             if counted:
                 total = totals[slot]
                 total[0] += tp
                 total[1] += fp
                 total[2] += fn
-        return results
+        return [
+            FieldResult(outcome[4], Counts(outcome[0], outcome[1], outcome[2]), outcome[3], gold_value, value)
+            for outcome, gold_value, value in zip(outcomes, gold.values, values, strict=True)
+        ]
 
     def document(
         self, doc_id: str, gold: Sequence[dict[str, Any]], predicted: Sequence[dict[str, Any]]
@@ -698,37 +734,21 @@ class _Scorer:
         # id; with one gold incident or distinct ids, only a tied alignment would still depend on it.
         ids_decide = len(gold_items) > 1 and not _distinct_ids(gold_items)
 
-        getters = [field_.get for field_ in self.fields]
-        pred_values: list[list[Any]] = []
-        pred_keys: list[list[Any]] = []
-        for _, p in pred_items:
-            values = [get(p) for get in getters]
-            pred_values.append(values)
-            pred_keys.append([v if type(v) is str or v is None else _key(v) for v in values])
+        getters = self.getters
+        pred_values = [[get(p) for get in getters] for _, p in pred_items]
+        pred_keys = [self._keys(values) for values in pred_values]
 
         totals = [[0, 0, 0] for _ in self.paths]
         pairs: list[PairResult] = []
         matched_gold: set[int] = set()
         matched_pred: set[int] = set()
-        golds = [self._gold(g) for g in gold_items] if pred_items else None
+        golds = [self._gold(g) for g in gold_items]
         if gold_items and pred_items:
-            assert golds is not None
-            outcome_of = self._outcome
-            matrix: list[list[float]] = []
-            for keys, values in zip(pred_keys, pred_values, strict=True):
-                row_similarity = []
-                for gold_fields in golds:
-                    total = weight = 0.0  # as similarity(): the same sums in the same order
-                    for gold_field in gold_fields:
-                        index, field_weight, outcomes, _, _ = gold_field
-                        outcome = outcomes.get(keys[index])
-                        if outcome is None:
-                            outcome = outcome_of(gold_field, keys[index], values[index])
-                        if outcome[4]:
-                            total += outcome[5]
-                            weight += field_weight
-                    row_similarity.append(total / weight if weight else 0.0)
-                matrix.append(row_similarity)
+            pair = self._pair
+            outcomes = [
+                [pair(g, keys, values) for g in golds] for keys, values in zip(pred_keys, pred_values, strict=True)
+            ]
+            matrix = [[_similarity(cell) for cell in row] for row in outcomes]
             chosen = None if ids_decide else _clear_assignment(matrix)
             if chosen is None:
                 # Canonical order first: tied assignments are then broken the same way however the inputs
@@ -740,6 +760,7 @@ class _Scorer:
                 pred_items = [pred_items[row] for row in pred_order]
                 pred_keys = [pred_keys[row] for row in pred_order]
                 pred_values = [pred_values[row] for row in pred_order]
+                outcomes = [[outcomes[row][col] for col in gold_order] for row in pred_order]
                 matrix = [[matrix[row][col] for col in gold_order] for row in pred_order]
                 if len(matrix) == 1 and len(matrix[0]) == 1 and math.isfinite(matrix[0][0]):
                     chosen = [(0, 0)]  # what linear_sum_assignment answers for one finite pair
@@ -752,19 +773,24 @@ class _Scorer:
                     continue
                 matched_pred.add(row)
                 matched_gold.add(col)
-                fields = self._results(golds[col], pred_keys[row], pred_values[row], totals)
+                fields = self._results(golds[col], outcomes[row][col], pred_values[row], totals)
                 pairs.append(PairResult(_gold_id(gold_items[col], col), pred_items[row][0], round(value, 4), fields))
         elif ids_decide:
-            gold_items = [gold_items[col] for col in _canonical_order(gold_items)]
+            order = _canonical_order(gold_items)
+            gold_items = [gold_items[col] for col in order]
+            golds = [golds[col] for col in order]
 
+        no_gold, nothing = self.no_gold, self.nothing
         spurious = [
-            (index, self._results(self.no_gold, pred_keys[row], pred_values[row], totals))
+            (
+                index,
+                self._results(no_gold, self._pair(no_gold, pred_keys[row], pred_values[row]), pred_values[row], totals),
+            )
             for row, (index, _) in enumerate(pred_items)
             if row not in matched_pred
         ]
-        nothing = [None] * len(self.fields)
         missed = [
-            (_gold_id(g, col), self._results(self._gold(g) if golds is None else golds[col], nothing, nothing, totals))
+            (_gold_id(g, col), self._results(golds[col], self._pair(golds[col], nothing, nothing), nothing, totals))
             for col, g in enumerate(gold_items)
             if col not in matched_gold and not g.get("optional", False)
         ]
