@@ -345,6 +345,15 @@ def test_values_equal_in_python_but_not_in_print_are_compared_apart() -> None:
     assert_reference(config, gold, predicted)
 
 
+def test_a_gold_incident_that_names_no_field_scores_none_unlike_no_gold_at_all() -> None:
+    """An empty gold incident ({}) leaves every field out on purpose; the fast path's 'no gold' (which an
+    unmatched prediction meets) scores every field: the two must not be confused."""
+    guess = _tricky_prediction(random.Random(4), _tricky_gold(random.Random(4), 0, 0))
+    gold = {"empty": [{}], "empty and optional": [{"optional": True}], "two empty": [{}, {}]}
+    predicted = {"empty": [guess], "empty and optional": [guess, copy.deepcopy(guess)], "two empty": []}
+    assert_reference(seeds_config(), gold, predicted)
+
+
 def test_scoring_leaves_the_garbage_collector_as_it_found_it() -> None:
     gold, predicted = tricky_inputs(5, seed=3)
     score(seeds_config(), gold, predicted)

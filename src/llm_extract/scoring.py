@@ -653,7 +653,7 @@ class _Scorer:
         """The gold incident's scored fields (scored_fields), with their values (as compare_field reads them),
         and the outcome row of each (a date's also keyed by what the gold's precision decides). None: no gold."""
         values = self.nothing if incident is None else [read(incident) for read in self.readers]
-        keys = self._keys(values)
+        keys = [value if type(value) is str or value is None else _key(value) for value in values]  # used once
         precisions = [None] * len(values)
         for index, precision_of, dated in self.dated:
             precision = precision_of(incident) if incident else None
