@@ -1,137 +1,164 @@
-"""Speed of the embedded model: the extraction pipeline over the seed articles, and the server's raw rates.
+"""Speed of the embedded model: today's settings against the new defaults, in one run, with the eval figures of both.
 
-Prints JSON. Rerun with:  make bench   (or: .venv/bin/python bench/local_model.py [--docs DIR])
-Per article: wall seconds; prompt and completion tokens (summed over re-asks) and their rate over the
-wall time; and what llama.cpp itself measured (its /metrics counters): prompt tokens processed and
-reused from its cache, prompt and generation rates (generation here is grammar-constrained JSON).
-Raw: one direct /completion call on the same server, no cache and no grammar, for comparison.
+Prints JSON (and writes it to --out). Rerun with:  make bench-local   (or: .venv/bin/python bench/local_model.py)
+
+Two arms over the same documents, the 5 seed articles (suite `seeds`) and 30 fixed MUC-4 development documents
+(suite `muc4`, every sixth of its 200 from the first, about 20 minutes for both arms on 2 cores):
+- `before`: the settings of 2026-12-02: one slot and one document in flight, no speculation, the suites' prompts
+  of that day (incident_v1, which has the model copy its evidence sentences; muc4_v3);
+- `after`: the defaults of this checkout (slots from the machine, the suites' current prompts).
+Each arm and suite runs through `extract_batch` in a child process of its own, so that process's peak resident
+memory of its children is the llama.cpp server's. Reported per arm and suite: wall seconds, articles per hour,
+seconds per article, generated tokens per article (summed over re-asks), re-asks and statuses, speculation
+acceptance (from the server's log), peak memory, and the suite's eval figures on these documents (no model call).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
-import statistics
+import re
+import resource
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
-
-import httpx
-
-from llm_extract.api import make_extractor
-from llm_extract.config import load_settings
-from llm_extract.documents import Document, iter_inputs
-from llm_extract.extract import ExtractionResult, Extractor
-from llm_extract.provider import open_endpoint
-from llm_extract.requests import ExtractionRequest, build_request
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+ARMS: dict[str, dict[str, Any]] = {
+    "before": {"concurrency": 1, "local_speculation": False},
+    "after": {},
+}
+BEFORE_PROMPTS = {"seeds": "incident_v1", "muc4": "muc4_v3"}  # the suites' prompts on 2026-12-02
+MUC4_STEP, MUC4_COUNT = 6, 30
+ACCEPTANCE = re.compile(r"draft acceptance = [\d.]+ \(\s*(\d+) accepted /\s*(\d+) generated\)")
+TRACKED = {
+    "seeds": ("incidents.f1", "fields.micro.f1", "fields.micro.precision", "fields.micro.recall", "grounding.rate"),
+    "muc4": ("gtt.micro.f1", "gtt.micro.precision", "gtt.micro.recall"),
+}
 
 
-def raw_rates(root_url: str, prompt_words: int = 600, n_predict: int = 128) -> dict[str, float]:
-    """Prompt and generation rates as llama.cpp measures them, with no cache and no grammar."""
-    prompt = " ".join(f"word{i}" for i in range(prompt_words))
-    response = httpx.post(
-        f"{root_url}/completion",
-        json={"prompt": prompt, "n_predict": n_predict, "cache_prompt": False, "temperature": 0, "ignore_eos": True},
-        timeout=600,
-    )
-    response.raise_for_status()
-    timings = response.json()["timings"]
+def suite_inputs(suite_name: str, work: Path) -> tuple[Path, Path | None]:
+    """The documents of one suite for this bench (a folder or JSONL), and a gold file limited to them (or None)."""
+    from llm_extract.suite import load_suite
+
+    suite = load_suite(suite_name)
+    if suite_name != "muc4":
+        return suite.documents, None
+    lines = suite.documents.read_text(encoding="utf-8").splitlines()
+    chosen = [line for line in lines if line.strip()][::MUC4_STEP][:MUC4_COUNT]
+    ids = {json.loads(line)["id"] for line in chosen}
+    docs = work / "muc4_docs.jsonl"
+    docs.write_text("\n".join(chosen) + "\n", encoding="utf-8")
+    gold = work / "muc4_gold.jsonl"
+    kept = [line for line in suite.gold_path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line)["doc_id"] in ids]  # fmt: skip
+    gold.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    return docs, gold
+
+
+def speculation(log_text: str) -> dict[str, Any]:
+    """Draft tokens accepted of those proposed, summed over the server's per-request lines."""
+    accepted = proposed = 0
+    for match in ACCEPTANCE.finditer(log_text):
+        accepted, proposed = accepted + int(match.group(1)), proposed + int(match.group(2))
+    return {"draft_accepted": accepted, "draft_proposed": proposed,
+            "acceptance": round(accepted / proposed, 3) if proposed else None}  # fmt: skip
+
+
+def child(arm: str, suite_name: str, work: Path) -> dict[str, Any]:
+    """One arm over one suite's documents, in this process; its report as a dict."""
+    from llm_extract.api import extract_batch
+    from llm_extract.config import load_settings
+    from llm_extract.evaluate import evaluate_run
+    from llm_extract.schema_loader import load_schema
+    from llm_extract.suite import load_suite
+
+    suite = load_suite(suite_name)
+    prompt = BEFORE_PROMPTS[suite_name] if arm == "before" else suite.prompt
+    settings = load_settings(schema_name=suite.schema, prompt_name=prompt, **ARMS[arm])
+    docs, gold = suite_inputs(suite_name, work)
+    log = Path(settings.cache_dir) / "llama-server.log"
+    log_start = log.stat().st_size if log.exists() else 0
+    out = work / f"{arm}_{suite_name}.jsonl"
+    started = time.monotonic()
+    summary = extract_batch([docs], out, settings, overwrite=True)
+    wall = time.monotonic() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the server, stopped and waited for
+    with log.open("rb") as handle:
+        handle.seek(log_start)
+        log_text = handle.read().decode("utf-8", "replace")
+    stats = summary.stats
+    articles = sum(stats.statuses.values())
+    spec = load_schema(settings.schema_name)
+    report = evaluate_run(suite, out, spec.list_field, gold_path=gold, shape=spec.json_schema)
     return {
-        "prompt_tokens": timings["prompt_n"],
-        "prompt_tokens_per_s": round(timings["prompt_per_second"], 2),
-        "generated_tokens": timings["predicted_n"],
-        "generation_tokens_per_s": round(timings["predicted_per_second"], 2),
-    }
-
-
-COUNTERS = ("prompt_tokens_total", "prompt_tokens_cached_total", "prompt_seconds_total",
-            "tokens_predicted_total", "tokens_predicted_seconds_total")  # fmt: skip
-
-
-def server_counters(root_url: str) -> dict[str, float]:
-    """llama.cpp's own cumulative counters (its /metrics endpoint)."""
-    values = {}
-    for line in httpx.get(f"{root_url}/metrics", timeout=10).text.splitlines():
-        name, _, value = line.partition(" ")
-        if name.removeprefix("llamacpp:") in COUNTERS:
-            values[name.removeprefix("llamacpp:")] = float(value)
-    return values
-
-
-def server_rates(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    """What the server measured for one article: tokens processed, cache hits, and its own rates."""
-    delta = {name: after[name] - before[name] for name in COUNTERS}
-    return {
-        "server_prompt_tokens": int(delta["prompt_tokens_total"]),
-        "server_prompt_tokens_cached": int(delta["prompt_tokens_cached_total"]),
-        "server_prompt_tokens_per_s": round(delta["prompt_tokens_total"] / delta["prompt_seconds_total"], 2),
-        "server_generated_tokens": int(delta["tokens_predicted_total"]),
-        "server_generation_tokens_per_s": round(
-            delta["tokens_predicted_total"] / delta["tokens_predicted_seconds_total"], 2
-        ),
-    }
-
-
-async def extract_in_turn(
-    extractor: Extractor, requests: list[ExtractionRequest], root_url: str
-) -> list[tuple[ExtractionResult, dict[str, float]]]:
-    """One article at a time (as a 2-core machine serves them best), with the server's timings for each."""
-    results = []
-    try:
-        for request in requests:
-            before = server_counters(root_url)
-            result = await extractor.extract(request)
-            results.append((result, server_rates(before, server_counters(root_url))))
-        return results
-    finally:
-        await extractor.aclose()
+        "arm": arm, "suite": suite_name, "documents": articles,
+        "settings": {"prompt": settings.prompt_name, "concurrency (slots)": settings.in_flight,
+                     "local_speculation": settings.local_speculation,
+                     "threads": settings.local_threads or os.cpu_count()},
+        "wall_s": round(wall, 1),
+        "articles_per_hour": round(articles / wall * 3600, 1),
+        "seconds_per_article": round(wall / articles, 1),
+        "generated_tokens_per_article": round(stats.usage.completion_tokens / articles, 1),
+        "prompt_tokens_per_article": round(stats.usage.prompt_tokens / articles, 1),
+        "reasks": stats.reasks, "statuses": dict(stats.statuses),
+        "speculation": speculation(log_text),
+        "server_peak_rss_mib": round(peak_kib / 1024, 1),
+        "eval": {name: report["metrics"].get(name) for name in TRACKED[suite_name]},
+        "run": str(out),
+    }  # fmt: skip
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--docs", type=Path, default=ROOT / "evals" / "seeds" / "docs")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suites", default="seeds,muc4", help="comma-separated: seeds, muc4")
+    parser.add_argument("--arms", default="before,after", help="comma-separated: before, after")
+    parser.add_argument("--work", type=Path, help="folder for the runs (default: a temporary one)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "local_model.json")
+    parser.add_argument("--child", nargs=2, metavar=("ARM", "SUITE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    settings = load_settings()
-    documents = [item for item in iter_inputs([args.docs]) if isinstance(item, Document)]
-    started = time.monotonic()
-    with open_endpoint(settings) as endpoint:
-        startup_s = time.monotonic() - started
-        extractor = make_extractor(endpoint, settings)
-        root_url = endpoint.base_url.removesuffix("/v1")
-        requests = [build_request(d, extractor.prompt) for d in documents]
-        results = asyncio.run(extract_in_turn(extractor, requests, root_url))
-        per_doc = []
-        for document, (result, server) in zip(documents, results, strict=True):
-            usage = result.usage
-            per_doc.append({
-                "doc_id": document.id, "status": result.status, "seconds": result.latency_s,
-                "attempts": result.attempts, "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "prompt_tokens_per_wall_s": round(usage.prompt_tokens / result.latency_s, 2),
-                "completion_tokens_per_wall_s": round(usage.completion_tokens / result.latency_s, 2),
-                **server,
-            })  # fmt: skip
-        raw = raw_rates(root_url)
-    seconds = [doc["seconds"] for doc in per_doc]
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-local-"))
+    work.mkdir(parents=True, exist_ok=True)
+    if args.child:
+        print(json.dumps(child(args.child[0], args.child[1], work)))
+        return
+    results = []
+    for suite_name in args.suites.split(","):
+        for arm in args.arms.split(","):
+            command = [sys.executable, __file__, "--child", arm, suite_name, "--work", str(work)]
+            done = subprocess.run(command, check=True, capture_output=True, text=True)
+            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(f"{arm} {suite_name}: {results[-1]['wall_s']} s", file=sys.stderr)
+    by = {(r["arm"], r["suite"]): r for r in results}
+    ratios = {}
+    for suite_name in args.suites.split(","):
+        before, after = by.get(("before", suite_name)), by.get(("after", suite_name))
+        if before and after:
+            ratios[suite_name] = {
+                "articles_per_hour": round(after["articles_per_hour"] / before["articles_per_hour"], 2),
+                "generated_tokens_per_article": round(
+                    after["generated_tokens_per_article"] / before["generated_tokens_per_article"], 2),
+            }  # fmt: skip
+    total = {arm: sum(r["wall_s"] for r in results if r["arm"] == arm) for arm in args.arms.split(",")}
     report = {
-        "benchmark": "embedded model over the seed articles",
-        "command": "make bench",
+        "benchmark": "embedded model: settings of 2026-12-02 (before) against this checkout's defaults (after)",
+        "command": "make bench-local",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "endpoint": endpoint.describe(),
-        "settings": {"threads": settings.local_threads or os.cpu_count(), "concurrency": settings.concurrency},
-        "startup_s": round(startup_s, 2),
-        "seconds_per_article": {
-            "mean": round(statistics.mean(seconds), 2), "median": round(statistics.median(seconds), 2),
-            "min": min(seconds), "max": max(seconds),
-        },
-        "articles": per_doc,
-        "server_raw": raw,
-    }  # fmt: skip
-    print(json.dumps(report, indent=2))
+        "results": results,
+        "after_over_before": ratios,
+        "all_documents_after_over_before": (
+            round(total["before"] / total["after"], 2) if total.get("after") and total.get("before") else None
+        ),
+    }
+    text = json.dumps(report, indent=2)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text + "\n")
+    print(text)
 
 
 if __name__ == "__main__":

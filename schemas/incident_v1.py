@@ -17,7 +17,16 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import pycountry
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 
 SCHEMA_NAME = "incident_v1"
 
@@ -269,8 +278,38 @@ class IncidentExtraction(Record):
     )
 
 
+class CitedIncident(Incident):
+    """An incident as the model answers it when the article's sentences are numbered ([1], [2], ...): evidence by
+    sentence number, which the tool turns into the sentences' own words (llm_extract.sentences). A number costs
+    one or two generated tokens where a copied sentence costs thirty."""
+
+    evidence: list[Annotated[int, Field(ge=1, le=999)]] = Field(  # type: ignore[assignment]
+        min_length=1, max_length=3, description="Numbers of 1 to 3 sentences of the article that state the key facts."
+    )
+
+    @field_validator("evidence")
+    @classmethod
+    def _sentences_exist(cls, value: list[int], info: ValidationInfo) -> list[int]:
+        count = info.context.get("sentence_count") if isinstance(info.context, dict) else None
+        wrong = [number for number in value if count is not None and number > count]
+        if wrong:
+            raise ValueError(f"the article has sentences [1] to [{count}]; there is no {wrong}")
+        return value
+
+
+class CitedExtraction(Record):
+    """IncidentExtraction with evidence cited by sentence number (the prompt's `article = "numbered"`)."""
+
+    attacks: list[Words] = IncidentExtraction.model_fields["attacks"]  # type: ignore[assignment]
+    incidents: list[CitedIncident] = Field(
+        max_length=6, description="Violent incidents reported in the article; empty if none."
+    )
+
+
 RESPONSE_MODEL = IncidentExtraction
 RECORDS_FIELD = "incidents"
+ANSWER_MODEL = CitedExtraction
+SENTENCE_FIELDS = ("evidence[]",)  # answered by sentence number in ANSWER_MODEL, stored as the sentences' words
 
 # Values the model copies from the article: each is located in the text (llm_extract.grounding).
 GROUNDED_FIELDS = (

@@ -61,3 +61,26 @@ def test_the_pinned_hash_is_the_official_one() -> None:
     assert local_model.MODEL_SHA256 == "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
     assert local_model.MODEL_SIZE == 1_117_320_768
     assert len(local_model.PART_PACKAGES) == 22
+
+
+def test_slots_follow_the_cores_and_fit_in_memory() -> None:
+    from llm_extract.local_server import MAX_SLOTS, default_slots
+
+    plenty = 64 * 2**30
+    assert default_slots(cores=2, memory_bytes=plenty) == 1  # measured: more slots did not pay on 2 cores
+    assert default_slots(cores=1, memory_bytes=plenty) == 1
+    assert default_slots(cores=8, memory_bytes=plenty) == 4
+    assert default_slots(cores=64, memory_bytes=plenty) == MAX_SLOTS
+    # 8 GiB: half is 4 GiB, less 1.5 GB of weights, leaves room for 11 slots of 8192 tokens but 2 of 32768
+    assert default_slots(cores=64, memory_bytes=8 * 2**30, ctx_per_slot=32768) == 2
+    assert default_slots(cores=64, memory_bytes=2**30) == 1, "never fewer than one slot"
+
+
+def test_concurrency_defaults_to_the_embedded_servers_slots(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llm_extract import local_server
+    from llm_extract.config import load_settings
+
+    monkeypatch.setattr(local_server, "default_slots", lambda ctx_per_slot=8192: 3)
+    assert load_settings(base_url=None).in_flight == 3
+    assert load_settings(base_url=None, concurrency=5).in_flight == 5, "an explicit -j wins"
+    assert load_settings(base_url="http://server/v1", model="m").in_flight == 1

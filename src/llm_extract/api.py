@@ -207,7 +207,7 @@ def extract_batch(
         extractor: RecordExtractor = make_extractor(endpoint, settings)
         if cache is not None:
             extractor = CachingExtractor(extractor, cache, identity)
-        return BatchRunner(extractor, store, identity, settings.concurrency, retry_invalid, token_limit,
+        return BatchRunner(extractor, store, identity, settings.in_flight, retry_invalid, token_limit,
                            overwrite=overwrite)  # fmt: skip
 
     with store.locked(), _terminate_as_interrupt():

@@ -40,13 +40,13 @@ from pydantic import ValidationError
 
 from llm_extract.errors import LLMExtractError
 from llm_extract.extract import (
-    VALIDATION_CONTEXT_KEY,
     ExtractionResult,
     Extractor,
     PriorAnswer,
     describe_failure,
     describe_ungrounded,
     truncation_problem,
+    validation_context,
 )
 from llm_extract.redact import scrub_text
 from llm_extract.requests import ExtractionRequest
@@ -77,15 +77,11 @@ def request_body(extractor: Extractor, request: ExtractionRequest) -> dict[str, 
     body.pop("autodetect_images", None)
     if handlers.message_converter and "messages" in body:
         body["messages"] = handlers.message_converter(body["messages"], autodetect_images=False)
-    return handle_templating(body, mode=client.mode, provider=client.provider, context=_context(request))
+    return handle_templating(body, mode=client.mode, provider=client.provider, context=validation_context(request))
 
 
 def _response_model(extractor: Extractor) -> Any:
-    return prepare_response_model(extractor.schema.response_model)
-
-
-def _context(request: ExtractionRequest) -> dict[str, Any]:
-    return {VALIDATION_CONTEXT_KEY: request.document.text}
+    return prepare_response_model(extractor.schema.model_for(extractor.numbered))
 
 
 def _pause(seconds: float) -> None:
@@ -247,7 +243,7 @@ class BatchSubmitter:
             parsed = _handlers(extractor).response_parser(
                 response=completion,
                 response_model=_response_model(extractor),
-                validation_context=_context(request),
+                validation_context=validation_context(request),
                 strict=False,  # as the Extractor asks: ISO strings must validate as dates
                 stream=False,
                 is_async=True,
@@ -258,7 +254,7 @@ class BatchSubmitter:
             return PriorAnswer(content, completion.usage, describe_failure(exc))
         except Exception:  # any other parse surprise: the normal path decides
             return None
-        data = parsed.model_dump(mode="json")
+        data = extractor.records(parsed, request)
         ungrounded = extractor.ungrounded(data, request.document.text)
         if ungrounded:
             return PriorAnswer(content, completion.usage, describe_ungrounded(ungrounded))

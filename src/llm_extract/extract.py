@@ -41,10 +41,21 @@ from llm_extract.retry import (
     transport_retrying,
 )
 from llm_extract.schema_loader import SchemaSpec
+from llm_extract.sentences import cite
 from llm_extract.structured import StructuredCall, structured_call
 
 Status = Literal["ok", "invalid", "error"]
 VALIDATION_CONTEXT_KEY = "source_text"  # what schema validators find in pydantic's ValidationInfo.context
+
+
+def validation_context(request: ExtractionRequest) -> dict[str, Any]:
+    """What an answer's validators may check it against: the article, and how many sentences it was shown with."""
+    context: dict[str, Any] = {VALIDATION_CONTEXT_KEY: request.document.text}
+    if request.sentences:
+        context["sentence_count"] = len(request.sentences)
+    return context
+
+
 MAX_ERRORS_SHOWN = 12
 MAX_RAW_KEPT = 8000
 # Errors no retry can mend, and that every other document would hit too: stop the batch.
@@ -193,7 +204,8 @@ class Extractor:
         self.policy = policy
         self.require_grounding = require_grounding
         # Built once, not per request: instructor's prepared model, schema and mode arguments (structured.py).
-        self.structured: StructuredCall = structured_call(schema.response_model, client.mode, client.provider)
+        self.numbered = prompt.numbers_sentences
+        self.structured: StructuredCall = structured_call(schema.model_for(self.numbered), client.mode, client.provider)
         self._sampling = {**client.kwargs, **params.as_kwargs()}  # instructor merges the client's defaults the same way
 
     def ungrounded(self, data: dict[str, Any], text: str) -> list[Span]:
@@ -218,7 +230,22 @@ class Extractor:
         timeout = getattr(self.client.client, "timeout", None)
         return float(timeout) if isinstance(timeout, int | float) and not isinstance(timeout, bool) else None
 
-    async def _call(self, messages: list[Message], source_text: str, result: ExtractionResult) -> tuple[BaseModel, Any]:
+    def records(self, parsed: BaseModel, request: ExtractionRequest) -> dict[str, Any]:
+        """The answer as stored: with numbered sentences, the cited numbers become the sentences' words and the
+        records are validated as the schema's own (RESPONSE_MODEL)."""
+        data = parsed.model_dump(mode="json")
+        if not self.numbered:
+            return data
+        field = self.schema.list_field
+        cited = cite(data.get(field) or [], self.schema.sentence_fields, request.document.text, request.sentences)
+        context = {VALIDATION_CONTEXT_KEY: request.document.text}
+        return self.schema.response_model.model_validate({**data, field: cited}, context=context).model_dump(
+            mode="json"
+        )
+
+    async def _call(
+        self, messages: list[Message], request: ExtractionRequest, result: ExtractionResult
+    ) -> tuple[BaseModel, Any]:
         """One model answer, with transport failures retried by the tenacity policy."""
 
         def on_retry(exc: BaseException, sleep_s: float) -> None:
@@ -236,16 +263,16 @@ class Extractor:
             with attempt:
                 try:
                     async with asyncio.timeout(deadline):
-                        return await self._create(messages, source_text)
+                        return await self._create(messages, request)
                 except TimeoutError as exc:
                     assert deadline is not None  # asyncio.timeout(None) never expires
                     raise RequestDeadlineExceeded(deadline) from exc
         raise AssertionError("unreachable: tenacity re-raises the last failure")
 
-    async def _create(self, messages: list[Message], source_text: str) -> tuple[BaseModel, Any]:
+    async def _create(self, messages: list[Message], request: ExtractionRequest) -> tuple[BaseModel, Any]:
         """One instructor attempt through the once-per-run template and parser (re-asks are ours, in extract).
         strict=False: JSON has no date type, so ISO strings must validate as dates."""
-        context = {VALIDATION_CONTEXT_KEY: source_text}
+        context = validation_context(request)
         return await self.structured.create(self.client.client, messages, self._sampling, context, strict=False)
 
     def _rejected(
@@ -275,7 +302,7 @@ class Extractor:
             for round_number in range(first_round, self.policy.max_reasks + 1):
                 result.reasks = round_number
                 try:
-                    parsed, completion = await self._call(messages, request.document.text, result)
+                    parsed, completion = await self._call(messages, request, result)
                 except IncompleteOutputException as exc:  # it has no total_usage: one attempt, so its completion's
                     failed_output = _content(exc.last_completion)
                     completion_usage = getattr(exc.last_completion, "usage", None)
@@ -289,7 +316,7 @@ class Extractor:
                     failed_output, completion_usage = _content(exc.last_completion), exc.total_usage
                     problem = describe_failure(cause)
                 else:
-                    data = parsed.model_dump(mode="json")
+                    data = self.records(parsed, request)
                     ungrounded = self.ungrounded(data, request.document.text)
                     if not ungrounded:
                         result.attempts += 1

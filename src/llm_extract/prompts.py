@@ -35,6 +35,13 @@ class PromptTemplate:
     system: str
     user: str
     reask: str
+    # "numbered": the article is shown with [n] before each sentence and the schema's sentence fields are
+    # answered by number (llm_extract.sentences); "plain": as written.
+    article: str = "plain"
+
+    @property
+    def numbers_sentences(self) -> bool:
+        return self.article == "numbered"
 
     def render(self, text: str, published: str | None = None) -> list[Message]:
         """Messages for one document. The system part never depends on the document (prompt-cache friendly)."""
@@ -72,6 +79,8 @@ def load_prompt(name_or_path: str) -> PromptTemplate:
     missing = [key for key in ("system", "user", "reask") if key not in data]
     if missing:
         raise PromptNotFound(f"prompt file {path} lacks {', '.join(missing)}")
+    if data.get("article", "plain") not in ("plain", "numbered"):
+        raise PromptNotFound(f"prompt file {path}: article = {data['article']!r} is not 'plain' or 'numbered'")
     try:
         for key in ("system", "user", "reask"):
             _ENV.parse(data[key])
@@ -85,4 +94,5 @@ def load_prompt(name_or_path: str) -> PromptTemplate:
         system=data["system"],
         user=data["user"],
         reask=data["reask"],
+        article=data.get("article", "plain"),
     )

@@ -121,7 +121,8 @@ def open_endpoint(settings: Settings, progress: Callable[[str], None] | None = N
     with LocalServer(
         model_path,
         ctx_per_slot=settings.local_ctx,
-        parallel=settings.concurrency,
+        parallel=settings.in_flight,
+        speculation=settings.local_speculation,
         threads=settings.local_threads,
         log_path=log_path,
     ) as server:
@@ -151,7 +152,7 @@ def make_client(endpoint: Endpoint, settings: Settings) -> instructor.AsyncInstr
         api_key=endpoint.api_key.get_secret_value() if endpoint.api_key else "not-needed",
         max_retries=0,
         timeout=settings.request_timeout,
-        http_client=_pooled_http_client(settings.concurrency),
+        http_client=_pooled_http_client(settings.in_flight),
     )
     return instructor.from_openai(raw, mode=MODES[settings.mode])
 

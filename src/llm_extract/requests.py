@@ -17,6 +17,7 @@ from llm_extract.documents import Document
 from llm_extract.errors import ConfigError
 from llm_extract.injection import find_injections, neutralise
 from llm_extract.prompts import Message, PromptTemplate
+from llm_extract.sentences import Sentence, numbered, shift_spans, split_sentences
 
 CHARS_PER_TOKEN = 4.0  # a rough English average: an estimate, never a tokenizer count
 
@@ -36,6 +37,7 @@ class ExtractionRequest:
     messages: list[Message]
     text_sha256: str  # with the publication date, what llm_extract.identity keys this document's work on
     injections: tuple[tuple[int, int], ...] = ()  # passages marked as suspected instructions to the model
+    sentences: tuple[Sentence, ...] = ()  # as numbered for the model, when the prompt numbers them
 
     @property
     def doc_id(self) -> str:
@@ -43,14 +45,20 @@ class ExtractionRequest:
 
 
 def build_request(document: Document, prompt: PromptTemplate) -> ExtractionRequest:
-    """The messages for one document; passages addressed to the model are marked, delimiters escaped (injection.py)."""
+    """The messages for one document; passages addressed to the model are marked, delimiters escaped (injection.py);
+    sentences numbered if the prompt asks (sentences.py)."""
     text_hash = text_sha256(document.text)
     injections = find_injections(document.text)
+    shown, marked, sentences = document.text, injections, ()
+    if prompt.numbers_sentences:
+        sentences = split_sentences(document.text)
+        shown, marked = numbered(document.text, sentences), shift_spans(injections, sentences)
     return ExtractionRequest(
         document=document,
-        messages=prompt.render(neutralise(document.text, injections), document.published),
+        messages=prompt.render(neutralise(shown, marked), document.published),
         text_sha256=text_hash,
         injections=tuple(injections),
+        sentences=sentences,
     )
 
 

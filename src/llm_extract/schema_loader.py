@@ -30,10 +30,25 @@ class SchemaSpec:
     grounded_fields: tuple[str, ...] = ()  # GROUNDED_FIELDS: values copied from the text, located in it
     key_fields: tuple[str, ...] = ()  # KEY_FIELDS: the grounded ones `require_grounding` insists on
     normalized_fields: tuple[tuple[str, str], ...] = ()  # NORMALIZED_FIELDS: (path, normaliser) pairs
+    # ANSWER_MODEL: what the model fills when the prompt numbers the article's sentences (prompt `article =
+    # "numbered"`): the same records with SENTENCE_FIELDS (quotes) answered by sentence number.
+    answer_model: type[BaseModel] | None = None
+    sentence_fields: tuple[str, ...] = ()
 
     @property
     def json_schema(self) -> dict[str, Any]:
         return self.response_model.model_json_schema()
+
+    def model_for(self, numbered_sentences: bool) -> type[BaseModel]:
+        """The model the LLM fills: the records themselves, or with numbered sentences the answer model."""
+        if not numbered_sentences:
+            return self.response_model
+        if self.answer_model is None or not self.sentence_fields:
+            raise SchemaNotFound(
+                f"the prompt numbers the article's sentences, but schema {self.name} defines no ANSWER_MODEL and "
+                "SENTENCE_FIELDS to cite them with: use a prompt with article = 'plain', or add them to the schema"
+            )
+        return self.answer_model
 
 
 def available_schemas() -> list[str]:
@@ -77,6 +92,8 @@ def load_schema(name_or_path: str) -> SchemaSpec:
         grounded_fields=tuple(getattr(module, "GROUNDED_FIELDS", ())),
         key_fields=tuple(getattr(module, "KEY_FIELDS", ())),
         normalized_fields=tuple(dict(getattr(module, "NORMALIZED_FIELDS", {})).items()),
+        answer_model=getattr(module, "ANSWER_MODEL", None),
+        sentence_fields=tuple(getattr(module, "SENTENCE_FIELDS", ())),
     )
 
 
