@@ -2,11 +2,14 @@
 
 Prints JSON (and writes it to --out). Rerun with:  make bench-local   (or: .venv/bin/python bench/local_model.py)
 
-Two arms over the same documents, the 5 seed articles (suite `seeds`) and 30 fixed MUC-4 development documents
-(suite `muc4`, every sixth of its 200 from the first, about 20 minutes for both arms on 2 cores):
+Arms over the same documents (default: before and after; also slots4, speculation, numbered): the 5 seed
+articles (suite `seeds`, about 7 minutes an arm on 2 cores) and 30 fixed MUC-4 development documents (suite
+`muc4`, every sixth of its 200 from the first, about 12 minutes an arm):
 - `before`: the settings of 2026-12-02: one slot and one document in flight, no speculation, the suites' prompts
   of that day (incident_v1, which has the model copy its evidence sentences; muc4_v3);
-- `after`: the defaults of this checkout (slots from the machine, the suites' current prompts).
+- `after`: the defaults of this checkout (slots from the machine, the suites' current prompts);
+- `slots4`: four slots and four documents in flight; `speculation`: one slot with n-gram speculation;
+  `numbered`: one slot with prompt incident_v2 (evidence cited by sentence number; seeds only).
 Each arm and suite runs through `extract_batch` in a child process of its own, so that process's peak resident
 memory of its children is the llama.cpp server's. Reported per arm and suite: wall seconds, articles per hour,
 seconds per article, generated tokens per article (summed over re-asks), re-asks and statuses, speculation
@@ -29,11 +32,18 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+# Settings per arm; PROMPTS: an arm's prompt per suite where it is not the suite's (None: the arm does not apply).
 ARMS: dict[str, dict[str, Any]] = {
     "before": {"concurrency": 1, "local_speculation": False},
     "after": {},
+    "slots4": {"concurrency": 4, "local_speculation": False},
+    "speculation": {"concurrency": 1, "local_speculation": True},
+    "numbered": {"concurrency": 1, "local_speculation": False},
 }
-BEFORE_PROMPTS = {"seeds": "incident_v1", "muc4": "muc4_v3"}  # the suites' prompts on 2026-12-02
+PROMPTS: dict[str, dict[str, str | None]] = {
+    "before": {"seeds": "incident_v1", "muc4": "muc4_v3"},  # the suites' prompts on 2026-12-02
+    "numbered": {"seeds": "incident_v2", "muc4": None},  # evidence by sentence number; muc4_v1 cites no sentences
+}
 MUC4_STEP, MUC4_COUNT = 6, 30
 ACCEPTANCE = re.compile(r"draft acceptance = [\d.]+ \(\s*(\d+) accepted /\s*(\d+) generated\)")
 TRACKED = {
@@ -79,7 +89,7 @@ def child(arm: str, suite_name: str, work: Path) -> dict[str, Any]:
     from llm_extract.suite import load_suite
 
     suite = load_suite(suite_name)
-    prompt = BEFORE_PROMPTS[suite_name] if arm == "before" else suite.prompt
+    prompt = PROMPTS.get(arm, {}).get(suite_name, suite.prompt)
     settings = load_settings(schema_name=suite.schema, prompt_name=prompt, **ARMS[arm])
     docs, gold = suite_inputs(suite_name, work)
     log = Path(settings.cache_dir) / "llama-server.log"
@@ -130,30 +140,31 @@ def main() -> None:
     results = []
     for suite_name in args.suites.split(","):
         for arm in args.arms.split(","):
+            if arm in PROMPTS and PROMPTS[arm].get(suite_name, "") is None:
+                continue
             command = [sys.executable, __file__, "--child", arm, suite_name, "--work", str(work)]
             done = subprocess.run(command, check=True, capture_output=True, text=True)
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(f"{arm} {suite_name}: {results[-1]['wall_s']} s", file=sys.stderr)
     by = {(r["arm"], r["suite"]): r for r in results}
-    ratios = {}
-    for suite_name in args.suites.split(","):
-        before, after = by.get(("before", suite_name)), by.get(("after", suite_name))
-        if before and after:
-            ratios[suite_name] = {
-                "articles_per_hour": round(after["articles_per_hour"] / before["articles_per_hour"], 2),
+    ratios: dict[str, dict[str, Any]] = {}
+    for (arm, suite_name), result in by.items():
+        before = by.get(("before", suite_name))
+        if arm != "before" and before:
+            ratios.setdefault(arm, {})[suite_name] = {
+                "articles_per_hour": round(result["articles_per_hour"] / before["articles_per_hour"], 2),
                 "generated_tokens_per_article": round(
-                    after["generated_tokens_per_article"] / before["generated_tokens_per_article"], 2),
+                    result["generated_tokens_per_article"] / before["generated_tokens_per_article"], 2),
+                "eval": {name: round(value - before["eval"][name], 4) for name, value in result["eval"].items()
+                         if value is not None and before["eval"].get(name) is not None},
             }  # fmt: skip
-    total = {arm: sum(r["wall_s"] for r in results if r["arm"] == arm) for arm in args.arms.split(",")}
     report = {
-        "benchmark": "embedded model: settings of 2026-12-02 (before) against this checkout's defaults (after)",
-        "command": "make bench-local",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "benchmark": "embedded model: the settings of 2026-12-02 (before) against other arms, same documents",
+        "command": f"python bench/local_model.py --suites {args.suites} --arms {args.arms}",
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_before": os.getloadavg()[0]},
+        "arms": {arm: {**ARMS[arm], "prompts": PROMPTS.get(arm, "the suites'")} for arm in args.arms.split(",")},
         "results": results,
-        "after_over_before": ratios,
-        "all_documents_after_over_before": (
-            round(total["before"] / total["after"], 2) if total.get("after") and total.get("before") else None
-        ),
+        "over_before": ratios,  # articles/hour and tokens as ratios; eval figures as differences
     }
     text = json.dumps(report, indent=2)
     args.out.parent.mkdir(parents=True, exist_ok=True)

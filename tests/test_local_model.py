@@ -67,7 +67,7 @@ def test_slots_follow_the_cores_and_fit_in_memory() -> None:
     from llm_extract.local_server import MAX_SLOTS, default_slots
 
     plenty = 64 * 2**30
-    assert default_slots(cores=2, memory_bytes=plenty) == 1  # measured: more slots did not pay on 2 cores
+    assert default_slots(cores=2, memory_bytes=plenty) == 1  # measured: 4 slots gave 1.09x and changed answers
     assert default_slots(cores=1, memory_bytes=plenty) == 1
     assert default_slots(cores=8, memory_bytes=plenty) == 4
     assert default_slots(cores=64, memory_bytes=plenty) == MAX_SLOTS

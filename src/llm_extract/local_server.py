@@ -23,9 +23,9 @@ from llm_extract.errors import ServerStartError
 
 MODEL_ALIAS = "local"
 START_TIMEOUT_S = 180.0
-# Slots decode several documents at once. Measured on 2 cores (README, "Speed of the embedded model"): 4 slots
-# gave 1.03x the articles per hour of one (the 2-core CPU is compute-bound, not memory-bound, on this model), so
-# one slot per two cores; more cores untested.
+# Slots decode several documents at once. Measured on 2 cores (bench/local_model.py, README "Measured figures"): 4
+# slots gave 1.09x the articles per hour of one on the seeds, and changed answers (batched arithmetic; grounding
+# rate 0.73 -> 0.67), so one slot per two cores; more cores are untested.
 CORES_PER_SLOT = 2
 MAX_SLOTS = 8
 WEIGHTS_BYTES = 1_500_000_000  # the GGUF (1.1 GB) and llama.cpp's buffers, for the memory cap
