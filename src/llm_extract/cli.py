@@ -139,7 +139,14 @@ ModelOpt = Annotated[str | None, typer.Option(help="Model name at the endpoint")
 ApiKeyOpt = Annotated[str | None, typer.Option(help="API key (prefer LLM_EXTRACT_API_KEY or OPENAI_API_KEY)")]
 ModeOpt = Annotated[str | None, typer.Option(help="Structured-output mode: json_schema, tools, json, md_json")]
 PromptOpt = Annotated[str | None, typer.Option(help="Prompt name in prompts/ or path to a .toml")]
-ConcurrencyOpt = Annotated[int | None, typer.Option("-j", "--concurrency", help="Documents in flight")]
+ConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option(
+        "-j",
+        "--concurrency",
+        help="Documents in flight (default: the embedded server's slots, one per 2 cores; 1 for other servers)",
+    ),
+]
 ConfigOpt = Annotated[Path | None, typer.Option(help="TOML config file (default ./llm-extract.toml)")]
 
 
@@ -172,7 +179,7 @@ def extract(
     mode: Annotated[str | None, typer.Option(help="Structured-output mode: json_schema, tools, json, md_json")] = None,
     schema: Annotated[str | None, typer.Option(help="Schema name in schemas/ or path to a .py")] = None,
     prompt: Annotated[str | None, typer.Option(help="Prompt name in prompts/ or path to a .toml")] = None,
-    concurrency: Annotated[int | None, typer.Option("-j", "--concurrency", help="Documents in flight")] = None,
+    concurrency: ConcurrencyOpt = None,
     max_reasks: Annotated[int | None, typer.Option(help="Re-asks after a validation failure")] = None,
     max_retries: Annotated[int | None, typer.Option(help="Retries after 429/5xx/timeouts")] = None,
     require_grounding: Annotated[
