@@ -32,7 +32,6 @@ from typing import Any
 import openai
 from instructor.core.exceptions import IncompleteOutputException
 from instructor.v2.core.registry import mode_registry
-from instructor.v2.core.response_model import prepare_response_model
 from instructor.v2.core.templating import handle_templating
 from openai.types import Batch
 from openai.types.chat import ChatCompletion
@@ -73,15 +72,11 @@ def request_body(extractor: Extractor, request: ExtractionRequest) -> dict[str, 
         "messages": [dict(message) for message in request.messages],
         **extractor.params.as_kwargs(),
     }
-    _, body = handlers.request_handler(response_model=_response_model(extractor), kwargs=kwargs)
+    _, body = handlers.request_handler(response_model=extractor.structured.model, kwargs=kwargs)
     body.pop("autodetect_images", None)
     if handlers.message_converter and "messages" in body:
         body["messages"] = handlers.message_converter(body["messages"], autodetect_images=False)
     return handle_templating(body, mode=client.mode, provider=client.provider, context=validation_context(request))
-
-
-def _response_model(extractor: Extractor) -> Any:
-    return prepare_response_model(extractor.schema.model_for(extractor.numbered))
 
 
 def _pause(seconds: float) -> None:
@@ -242,7 +237,7 @@ class BatchSubmitter:
         try:
             parsed = _handlers(extractor).response_parser(
                 response=completion,
-                response_model=_response_model(extractor),
+                response_model=extractor.structured.model,
                 validation_context=validation_context(request),
                 strict=False,  # as the Extractor asks: ISO strings must validate as dates
                 stream=False,

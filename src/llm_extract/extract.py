@@ -204,9 +204,15 @@ class Extractor:
         self.policy = policy
         self.require_grounding = require_grounding
         # Built once, not per request: instructor's prepared model, schema and mode arguments (structured.py).
-        self.numbered = prompt.numbers_sentences
-        self.structured: StructuredCall = structured_call(schema.model_for(self.numbered), client.mode, client.provider)
+        self.structured: StructuredCall = structured_call(
+            schema.model_for(prompt.numbers_sentences), client.mode, client.provider
+        )
         self._sampling = {**client.kwargs, **params.as_kwargs()}  # instructor merges the client's defaults the same way
+
+    @property
+    def numbered(self) -> bool:
+        """Whether the prompt shows the article's sentences numbered, so the model cites them by number."""
+        return self.prompt.numbers_sentences
 
     def ungrounded(self, data: dict[str, Any], text: str) -> list[Span]:
         """With `require_grounding`, the schema's key values that do not occur in the text."""
@@ -238,7 +244,7 @@ class Extractor:
             return data
         field = self.schema.list_field
         cited = cite(data.get(field) or [], self.schema.sentence_fields, request.document.text, request.sentences)
-        context = {VALIDATION_CONTEXT_KEY: request.document.text}
+        context = validation_context(request)
         return self.schema.response_model.model_validate({**data, field: cited}, context=context).model_dump(
             mode="json"
         )
