@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import json
 import platform
+import shutil
 import signal
 import sys
 import threading
@@ -25,7 +26,7 @@ from llm_extract.cache import CachingExtractor, ResponseCache
 from llm_extract.config import Settings, load_settings
 from llm_extract.documents import Document, InputFailure, iter_inputs
 from llm_extract.errors import LLMExtractError
-from llm_extract.evaluate import Comparison, check_gate, evaluate_run
+from llm_extract.evaluate import Comparison, check_gate, evaluate_run, reference_section
 from llm_extract.extract import ExtractionResult, Extractor, RecordExtractor, RetryPolicy, SamplingParams
 from llm_extract.fusion import Fusion, FusionConfig, fuse, run_incidents
 from llm_extract.identity import WorkIdentity
@@ -66,15 +67,31 @@ class RunSummary:
     stats: RunStats
 
 
+def settings_for_prompt(settings: Settings, prompt: PromptTemplate) -> Settings:
+    """A plain reference prompt (`reference = true`) runs as a plain instructor call would: no re-ask, no grounding
+    check and no salvage, whatever else the settings say; the manifest and the work identity record what ran."""
+    if not prompt.reference:
+        return settings
+    return settings.model_copy(update={"max_reasks": 0, "require_grounding": False, "salvage": False})
+
+
 def make_extractor(endpoint: Endpoint, settings: Settings) -> Extractor:
+    prompt = load_prompt(settings.prompt_name)
+    settings = settings_for_prompt(settings, prompt)
     return Extractor(
         client=make_client(endpoint, settings),
         schema=load_schema(settings.schema_name),
-        prompt=load_prompt(settings.prompt_name),
+        prompt=prompt,
         params=SamplingParams(endpoint.model, settings.temperature, settings.max_tokens, settings.seed, settings.mode),
-        policy=RetryPolicy(settings.max_reasks, settings.max_retries, settings.backoff_initial, settings.backoff_max,
-                           deadline_s=settings.request_timeout),
+        policy=RetryPolicy(
+            settings.max_reasks,
+            settings.max_retries,
+            settings.backoff_initial,
+            settings.backoff_max,
+            deadline_s=settings.request_timeout,
+        ),
         require_grounding=settings.require_grounding,
+        salvage=settings.salvage,
     )
 
 
@@ -198,6 +215,7 @@ def extract_batch(
         raise LLMExtractError(f"--limit must be 0 or more, not {limit}")
     paths = [Path(p) for p in inputs]
     schema, prompt = load_schema(settings.schema_name), load_prompt(settings.prompt_name)
+    settings = settings_for_prompt(settings, prompt)
     store = RunStore(Path(output))
     store.check_target(paths)
     token_limit = prompt_limit(settings)
@@ -336,6 +354,36 @@ def store_baseline(outcome: EvalOutcome, suite: Suite) -> Path:
     return suite.baseline_path
 
 
+def store_reference(outcome: EvalOutcome, suite: Suite) -> Path:
+    """Keep the eval's run (and its manifest) as the suite's plain reference run. Only a run of a reference
+    prompt (`reference = true`) over the suite's documents qualifies: anything else would make every report's
+    "plain" column a lie."""
+    if suite.reference_path is None:
+        raise SuiteError(f"suite {suite.name} names no reference run: add [reference] prompt and run to its suite.toml")
+    manifest = read_manifest(outcome.run_path) or {}
+    prompt_name = (manifest.get("prompt") or {}).get("name")
+    prompt_path = (manifest.get("prompt") or {}).get("path")
+    try:
+        is_reference = prompt_path is not None and load_prompt(prompt_path).reference
+    except LLMExtractError:
+        is_reference = False
+    if not is_reference:
+        raise LLMExtractError(
+            f"not storing {outcome.run_path} as the reference of suite {suite.name}: its prompt {prompt_name!r} is "
+            f"not a plain reference prompt; run `llm-extract eval {suite.name} --plain --update-reference`"
+        )
+    if outcome.scored_nothing:
+        raise LLMExtractError(f"not storing the reference: no document of {outcome.run_path} came back ok")
+    suite.reference_path.parent.mkdir(parents=True, exist_ok=True)
+    for source, target in (
+        (outcome.run_path, suite.reference_path),
+        (manifest_path_for(outcome.run_path), manifest_path_for(suite.reference_path)),
+    ):
+        if source.is_file():
+            shutil.copyfile(source, target)
+    return suite.reference_path
+
+
 def _read_baseline(path: Path, suite: Suite) -> dict[str, Any]:
     """A stored report to gate on; a file that is not one is an error naming it, not a traceback."""
     try:
@@ -390,6 +438,10 @@ def evaluate_suite(
         extract_batch(inputs, run, settings, cache=cache, observer=observer, progress=progress)
     spec = load_schema(settings.schema_name)
     report = evaluate_run(suite, run, spec.list_field, scope, gold, shape=spec.json_schema)
+    if suite.reference_path is None or Path(run).resolve() != suite.reference_path.resolve():
+        reference = reference_section(suite, report, spec.list_field, scope, gold, shape=spec.json_schema)
+        if reference is not None:
+            report["reference"] = reference
     if baseline is not None and not baseline.is_file():
         raise SuiteError(f"no baseline at {baseline}; store one with `llm-extract eval {suite.name} --update-baseline`")
     previous = _read_baseline(baseline, suite) if baseline is not None else None

@@ -76,7 +76,9 @@ def request_body(extractor: Extractor, request: ExtractionRequest) -> dict[str, 
     body.pop("autodetect_images", None)
     if handlers.message_converter and "messages" in body:
         body["messages"] = handlers.message_converter(body["messages"], autodetect_images=False)
-    return handle_templating(body, mode=client.mode, provider=client.provider, context=validation_context(request))
+    return handle_templating(
+        body, mode=client.mode, provider=client.provider, context=validation_context(request, extractor.prompt)
+    )
 
 
 def _pause(seconds: float) -> None:
@@ -238,7 +240,7 @@ class BatchSubmitter:
             parsed = _handlers(extractor).response_parser(
                 response=completion,
                 response_model=extractor.structured.model,
-                validation_context=validation_context(request),
+                validation_context=validation_context(request, extractor.prompt),
                 strict=False,  # as the Extractor asks: ISO strings must validate as dates
                 stream=False,
                 is_async=True,

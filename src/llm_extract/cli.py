@@ -21,7 +21,7 @@ from llm_extract.config import load_settings
 from llm_extract.display import shown
 from llm_extract.errors import LLMExtractError
 from llm_extract.fusion import FusionConfig
-from llm_extract.report import describe_change
+from llm_extract.report import describe_change, plain_scores
 from llm_extract.store import Record
 
 app = typer.Typer(
@@ -265,6 +265,12 @@ def eval_command(
     baseline: Annotated[Path | None, typer.Option(help="Compare with this stored report and gate on it")] = None,
     gate: Annotated[bool, typer.Option("--gate", help="Compare with the suite's stored baseline")] = False,
     update_baseline: Annotated[bool, typer.Option(help="Store this report as the suite's baseline")] = False,
+    plain: Annotated[
+        bool, typer.Option("--plain", help="Run the suite's plain reference prompt (no plan, checks or re-asks)")
+    ] = False,
+    update_reference: Annotated[
+        bool, typer.Option(help="Store this run as the suite's plain reference run (a run of --plain)")
+    ] = False,
     scope: Annotated[Scope | None, typer.Option(help="Score 'main' incidents only, or 'all'")] = None,
     gold: Annotated[
         Path | None, typer.Option(help="Score against this gold file instead (same format, e.g. another split)")
@@ -288,6 +294,13 @@ def eval_command(
 
     try:
         loaded = load_suite(suite)
+        if plain and (prompt or loaded.reference_prompt is None):
+            raise LLMExtractError(
+                "--plain runs the suite's [reference] prompt: give --plain or --prompt, not both"
+                if prompt
+                else f"suite {loaded.name} names no [reference] prompt in its suite.toml"
+            )
+        prompt = loaded.reference_prompt if plain else prompt
         settings = load_settings(
             config, base_url=base_url, model=model, api_key=api_key, mode=mode, schema_name=schema or loaded.schema,
             prompt_name=prompt or loaded.prompt, concurrency=concurrency, require_grounding=require_grounding,
@@ -318,6 +331,12 @@ def eval_command(
     for failure in outcome.comparison.failures:
         console.print(f"[red]gate:[/] {shown(failure)}")
     console.print(f"report: {shown(outcome.report_md)} and {shown(outcome.report_json)}", soft_wrap=True)
+    if update_reference:
+        try:
+            stored = api.store_reference(outcome, loaded)
+        except LLMExtractError as exc:
+            raise _fail(exc) from None
+        console.print(f"reference run updated: {shown(stored)}", soft_wrap=True)
     if update_baseline:
         try:
             stored = api.store_baseline(outcome, loaded)
@@ -435,26 +454,54 @@ def _metrics_table(report: dict[str, Any]) -> Table:
     if report.get("profile") == "gtt":
         return _gtt_table(report)
     title = f"suite {report['suite']} (scope {report['scope']}, {report['documents_scored']} documents)"
-    table = Table(title=shown(title))
-    for column in ("", "precision", "recall", "F1", "TP", "FP", "FN"):
+    reference = plain_scores(report)
+    table = Table(title=shown(title), caption=_reference_caption(report))
+    for column in ("", "precision", "recall", "F1", "TP", "FP", "FN", *(("plain F1", "Δ F1") if reference else ())):
         table.add_column(column, justify="left" if not column else "right")
-    rows = [("incidents", report["incidents"]), ("fields (micro)", report["fields"]["micro"])]
-    rows += [(f"  {shown(path)}", counts) for path, counts in report["fields"]["by_field"].items()]
-    for name, c in rows:
+    rows = [("incidents", "incidents", report["incidents"]), ("fields (micro)", "micro", report["fields"]["micro"])]
+    rows += [(f"  {shown(path)}", path, counts) for path, counts in report["fields"]["by_field"].items()]
+    for name, key, c in rows:
         if c["tp"] + c["fp"] + c["fn"]:
             table.add_row(name, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}",
-                          str(c["tp"]), str(c["fp"]), str(c["fn"]))  # fmt: skip
+                          str(c["tp"]), str(c["fp"]), str(c["fn"]), *_beside(c, reference, key))  # fmt: skip
     return table
 
 
+def _beside(counts: dict[str, Any], reference: dict[str, dict[str, Any]] | None, key: str) -> tuple[str, ...]:
+    """The plain reference's F1 for the same row, and how far this run is above it."""
+    if reference is None:
+        return ()
+    plain = reference.get(key)
+    if plain is None:
+        return ("–", "")
+    delta = counts["f1"] - plain["f1"]
+    colour = "green" if delta > 0.005 else "red" if delta < -0.005 else "default"
+    return (f"{plain['f1']:.3f}", f"[{colour}]{delta:+.3f}[/]")
+
+
+def _reference_caption(report: dict[str, Any]) -> str | None:
+    section = report.get("reference")
+    if section is None:
+        return None
+    if "skipped" in section:
+        return shown(f"plain reference: {section['skipped']}")
+    missing = f"; {len(section['missing'])} documents of this run are not in it" if section["missing"] else ""
+    return shown(f"plain = the suite's reference run ({section['prompt']}, {section['documents_scored']} "
+                 f"documents){missing}")  # fmt: skip
+
+
 def _gtt_table(report: dict[str, Any]) -> Table:
-    table = Table(title=shown(f"suite {report['suite']}: GTT metric, {report['documents_scored']} documents"))
-    for column in ("", "precision", "recall", "F1", "correct/predicted", "found/gold"):
+    title = f"suite {report['suite']}: GTT metric, {report['documents_scored']} documents"
+    reference = plain_scores(report)
+    table = Table(title=shown(title), caption=_reference_caption(report))
+    columns = ("", "precision", "recall", "F1", "correct/predicted", "found/gold")
+    for column in (*columns, *(("plain F1", "Δ F1") if reference else ())):
         table.add_column(column, justify="left" if not column else "right")
     scores = report["gtt"]
-    for name, c in [("micro", scores["micro"]), *((f"  {s}", c) for s, c in scores["slots"].items())]:
+    for name, key, c in [("micro", "micro", scores["micro"]), *((f"  {s}", s, c) for s, c in scores["slots"].items())]:
         table.add_row(name, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}",
-                      f"{c['p_num']}/{c['p_den']}", f"{c['r_num']}/{c['r_den']}")  # fmt: skip
+                      f"{c['p_num']}/{c['p_den']}", f"{c['r_num']}/{c['r_den']}",
+                      *_beside(c, reference, key))  # fmt: skip
     return table
 
 

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
         "other servers)",
     )
     max_reasks: int = Field(2, ge=0, le=10, description="Re-asks after a response fails validation")
+    salvage: bool = Field(
+        True,
+        description="Keep the valid, grounded part of an answer still invalid after its re-asks (the removed values "
+        "are listed on its line) instead of storing the document as invalid",
+    )
     require_grounding: bool = Field(
         False, description="Re-ask, then fail, a document whose key values (evidence, site, actors) are not in its text"
     )

@@ -235,19 +235,22 @@ def evaluate_run(
     scope: str | None = None,
     gold_path: Path | None = None,
     shape: dict[str, Any] | None = None,
+    only: set[str] | None = None,
 ) -> Report:
     """Score a stored run against the suite's gold, or against `gold_path` (another split, same format).
 
-    `scope` ('main' or 'all') overrides the suite's, for the "fields" profile.
+    `scope` ('main' or 'all') overrides the suite's, for the "fields" profile. `only`: score these gold
+    documents alone (the documents another run covered, so that two runs are compared on the same ones).
     """
     if scope not in (None, "main", "all"):
         raise LLMExtractError(f"scope {scope!r} is not 'main' or 'all'")
     if suite.profile == "gtt":
-        return evaluate_templates(suite, run_path, list_field, gold_path, shape)
+        return evaluate_templates(suite, run_path, list_field, gold_path, shape, only)
     assert suite.scoring is not None
     config = suite.scoring if scope is None else dataclasses.replace(suite.scoring, scope=scope)
     run = load_run(run_path, list_field, shape)
     gold = suite.gold() if gold_path is None else dataclasses.replace(suite, gold_path=gold_path).gold()
+    gold = _restricted(gold, only)
     result = score(config, gold, run.incidents)
     run_section = _run_section(run_path, run, set(gold))
     fusion = fusion_scores(suite, config, gold, result, run)
@@ -271,14 +274,19 @@ def evaluate_run(
 
 
 def evaluate_templates(
-    suite: Suite, path: Path, list_field: str, gold_path: Path | None = None, shape: dict[str, Any] | None = None
+    suite: Suite,
+    path: Path,
+    list_field: str,
+    gold_path: Path | None = None,
+    shape: dict[str, Any] | None = None,
+    only: set[str] | None = None,
 ) -> Report:
     """The "gtt" profile: MUC-4-style templates scored by the published GTT metric.
 
     `path` is an llm-extract run (JSON Lines) or another system's predictions as one JSON object.
     """
     gold_path = gold_path or suite.gold_path
-    gold = gtt.load_gold(gold_path)
+    gold = _restricted(gtt.load_gold(gold_path), only)
     external = gtt.load_prediction_json(path)
     if external is None:
         run = load_run(path, list_field, shape)
@@ -315,6 +323,47 @@ def evaluate_templates(
         "gtt": {"micro": result.micro.as_dict(), "slots": {s: c.as_dict() for s, c in result.counts.items()}},
         "documents": documents,
     }
+
+
+def _restricted(gold: dict[str, Any], only: set[str] | None) -> dict[str, Any]:
+    return gold if only is None else {doc_id: items for doc_id, items in gold.items() if doc_id in only}
+
+
+def covered_documents(report: Report) -> set[str]:
+    """The scored documents the report's run answered (with any status): what a comparison is restricted to."""
+    return {d["doc_id"] for d in report["documents"] if d.get("run_status") != "missing from run"}
+
+
+def reference_section(
+    suite: Suite,
+    report: Report,
+    list_field: str,
+    scope: str | None = None,
+    gold_path: Path | None = None,
+    shape: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """The suite's plain reference run scored on the documents `report`'s run covered, for the side-by-side
+    columns of every report; None when the suite keeps none, a note when it is not there."""
+    path = suite.reference_path
+    if path is None:
+        return None
+    if not path.is_file():
+        return {"skipped": f"no reference run at {path}; store one with `llm-extract eval {suite.name} --plain "
+                           "--update-reference`"}  # fmt: skip
+    covered = covered_documents(report)
+    scored = evaluate_run(suite, path, list_field, scope, gold_path, shape, only=covered)
+    section: dict[str, Any] = {
+        "path": str(path),
+        "prompt": (scored["run"].get("prompt") or {}).get("name"),
+        "statuses": scored["run"]["statuses"],
+        "documents_scored": scored["documents_scored"],
+        "missing": sorted(covered - covered_documents(scored)),  # covered by the run, not by the reference
+        "metrics": scored["metrics"],
+    }
+    for key in ("incidents", "fields", "gtt"):
+        if key in scored:
+            section[key] = scored[key]
+    return section
 
 
 @dataclass

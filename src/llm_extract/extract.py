@@ -40,6 +40,7 @@ from llm_extract.retry import (
     root_cause,
     transport_retrying,
 )
+from llm_extract.salvage import salvage
 from llm_extract.schema_loader import SchemaSpec
 from llm_extract.sentences import cite
 from llm_extract.structured import StructuredCall, structured_call
@@ -48,8 +49,11 @@ Status = Literal["ok", "invalid", "error"]
 VALIDATION_CONTEXT_KEY = "source_text"  # what schema validators find in pydantic's ValidationInfo.context
 
 
-def validation_context(request: ExtractionRequest) -> dict[str, Any]:
-    """What an answer's validators may check it against: the article, and how many sentences it was shown with."""
+def validation_context(request: ExtractionRequest, prompt: PromptTemplate | None = None) -> dict[str, Any]:
+    """What an answer's validators may check it against: the article, and how many sentences it was shown with;
+    nothing for a plain reference prompt (a plain instructor call has no context, so no value is checked)."""
+    if prompt is not None and prompt.reference:
+        return {}
     context: dict[str, Any] = {VALIDATION_CONTEXT_KEY: request.document.text}
     if request.sentences:
         context["sentence_count"] = len(request.sentences)
@@ -97,6 +101,7 @@ class ExtractionResult:
     last_output: str | None = None  # the model's last rejected answer, for diagnosis
     fatal: bool = False
     cached: bool = False  # answered from the response cache, no model call
+    salvaged: dict[str, Any] | None = None  # an invalid answer's valid part kept: the error and what was removed
 
 
 @dataclass(frozen=True)
@@ -196,8 +201,10 @@ class Extractor:
         params: SamplingParams,
         policy: RetryPolicy,
         require_grounding: bool = False,
+        salvage: bool = False,
     ) -> None:
         self.client = client
+        self.salvage = salvage
         self.schema = schema
         self.prompt = prompt
         self.params = params
@@ -205,7 +212,7 @@ class Extractor:
         self.require_grounding = require_grounding
         # Built once, not per request: instructor's prepared model, schema and mode arguments (structured.py).
         self.structured: StructuredCall = structured_call(
-            schema.model_for(prompt.numbers_sentences), client.mode, client.provider
+            schema.model_for(prompt.numbers_sentences, records_only=prompt.reference), client.mode, client.provider
         )
         self._sampling = {**client.kwargs, **params.as_kwargs()}  # instructor merges the client's defaults the same way
 
@@ -278,7 +285,7 @@ class Extractor:
     async def _create(self, messages: list[Message], request: ExtractionRequest) -> tuple[BaseModel, Any]:
         """One instructor attempt through the once-per-run template and parser (re-asks are ours, in extract).
         strict=False: JSON has no date type, so ISO strings must validate as dates."""
-        context = validation_context(request)
+        context = validation_context(request, self.prompt)
         return await self.structured.create(self.client.client, messages, self._sampling, context, strict=False)
 
     def _rejected(
@@ -301,6 +308,7 @@ class Extractor:
         started = time.monotonic()
         messages = request.messages
         first_round = 0
+        failed_output = prior.content if prior is not None else None  # the latest rejected answer, whole
         if prior is not None:
             messages = self._rejected(request, result, prior.content, prior.usage, prior.problem)
             first_round = 1
@@ -332,7 +340,7 @@ class Extractor:
                     failed_output, completion_usage = _content(completion), getattr(completion, "usage", None)
                     problem = describe_ungrounded(ungrounded)
                 messages = self._rejected(request, result, failed_output, completion_usage, problem)
-            return result
+            return self._salvaged(request, result, failed_output)
         except FATAL as exc:
             result.status, result.fatal = "error", True
             hint = " (is the model name right? did the base URL leave off /v1?)" if isinstance(
@@ -346,6 +354,23 @@ class Extractor:
             result.latency_s = round(time.monotonic() - started, 3)
             result.error = scrub_optional(result.error, self._secrets())
             result.last_output = scrub_optional(result.last_output, self._secrets())
+        return result
+
+    def _salvaged(self, request: ExtractionRequest, result: ExtractionResult, answer: str | None) -> ExtractionResult:
+        """With `salvage`, an answer still invalid after its re-asks keeps its valid, grounded part (salvage.py)."""
+        if not self.salvage or result.status != "invalid":
+            return result
+        text = request.document.text
+
+        def key_values(data: dict[str, Any]) -> list[str]:
+            return [span.path for span in self.ungrounded(data, text)]
+
+        kept = salvage(answer, self.structured.model, self.schema, validation_context(request, self.prompt), text,
+                       key_values if self.require_grounding else None)  # fmt: skip
+        if kept is None:
+            return result
+        result.salvaged = {"error": result.error, "removed": [item.as_dict() for item in kept.removed]}
+        result.status, result.data, result.error = "ok", self.records(kept.parsed, request), None
         return result
 
     def _retried(self, result: ExtractionResult) -> str:

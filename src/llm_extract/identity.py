@@ -59,6 +59,7 @@ class WorkIdentity:
     mode: str
     max_reasks: int
     require_grounding: bool
+    salvage: bool
 
     @classmethod
     def of(cls, settings: Settings, prompt: PromptTemplate, schema: SchemaSpec) -> WorkIdentity:
@@ -73,7 +74,7 @@ class WorkIdentity:
         return cls(
             endpoint=endpoint, model=model, prompt_sha256=prompt.sha256, schema_sha256=schema.sha256,
             temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed, mode=settings.mode,
-            max_reasks=settings.max_reasks, require_grounding=settings.require_grounding,
+            max_reasks=settings.max_reasks, require_grounding=settings.require_grounding, salvage=settings.salvage,
         )  # fmt: skip
 
     def describe(self) -> dict[str, Any]:

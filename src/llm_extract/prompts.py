@@ -38,6 +38,10 @@ class PromptTemplate:
     # "numbered": the article is shown with [n] before each sentence and the schema's sentence fields are
     # answered by number (llm_extract.sentences); "plain": as written.
     article: str = "plain"
+    # A plain reference (`reference = true`): what a user gets by calling instructor themselves, the number the
+    # pipeline must beat. The model fills only the schema's records (no plan), nothing checks its values against
+    # the article, and an invalid answer is not re-asked (api.settings_for_prompt).
+    reference: bool = False
 
     @property
     def numbers_sentences(self) -> bool:
@@ -79,6 +83,8 @@ def load_prompt(name_or_path: str) -> PromptTemplate:
     missing = [key for key in ("system", "user", "reask") if key not in data]
     if missing:
         raise PromptNotFound(f"prompt file {path} lacks {', '.join(missing)}")
+    if not isinstance(data.get("reference", False), bool):
+        raise PromptNotFound(f"prompt file {path}: reference = {data['reference']!r} is not true or false")
     if data.get("article", "plain") not in ("plain", "numbered"):
         raise PromptNotFound(f"prompt file {path}: article = {data['article']!r} is not 'plain' or 'numbered'")
     try:
@@ -95,4 +101,5 @@ def load_prompt(name_or_path: str) -> PromptTemplate:
         user=data["user"],
         reask=data["reask"],
         article=data.get("article", "plain"),
+        reference=data.get("reference", False),
     )

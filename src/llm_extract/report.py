@@ -139,6 +139,53 @@ def fusion_section(report: Report) -> list[str]:
     return lines
 
 
+def _score_rows(scores: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Row name -> counts, for a report or its reference section (either profile), in display order."""
+    if "gtt" in scores:
+        return {"micro": scores["gtt"]["micro"], **scores["gtt"]["slots"]}
+    return {"incidents": scores["incidents"], "micro": scores["fields"]["micro"], **scores["fields"]["by_field"]}
+
+
+def plain_scores(report: Report) -> dict[str, dict[str, Any]] | None:
+    """The plain reference's counts by row (incidents, micro, each field or slot); None without a scored one."""
+    section = report.get("reference")
+    if not section or "skipped" in section:
+        return None
+    return _score_rows(section)
+
+
+def reference_markdown(report: Report) -> list[str]:
+    """This run beside the suite's plain reference run, row by row, on the same documents."""
+    section = report.get("reference")
+    if section is None:
+        return []
+    lines = ["## Beside the plain reference", ""]
+    if "skipped" in section:
+        return [*lines, f"Not scored: {section['skipped']}.", ""]
+    missing = section["missing"]
+    lines += [
+        f"The plain reference is the suite's stored run of prompt `{section['prompt']}` (the schema filled by a plain "
+        f"instructor call: one-paragraph prompt, no plan, no checks, no re-asks), `{section['path']}`, scored on the "
+        f"same {section['documents_scored']} documents; its statuses: {section['statuses']}."
+        + (f" {len(missing)} documents of this run are not in it: {', '.join(missing[:10])}." if missing else ""),
+        "",
+        "| row | P | R | F1 | plain P | plain R | plain F1 | Δ F1 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    plain = _score_rows(section)
+    for name, c in _score_rows(report).items():
+        p = plain.get(name)
+        if not (c.get("tp", 0) + c.get("fp", 0) + c.get("fn", 0)) and "p_den" not in c:
+            continue
+        theirs = (
+            f"{p['precision']:.3f} | {p['recall']:.3f} | {p['f1']:.3f} | {c['f1'] - p['f1']:+.3f}"
+            if p
+            else "– | – | – |"
+        )
+        lines.append(f"| {name} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {theirs} |")
+    return [*lines, ""]
+
+
 def skipped_lines(report: Report) -> list[str]:
     """The run lines the reader could not use: a score over fewer documents than the run holds says so."""
     skipped = report["run"].get("skipped_lines") or []
@@ -231,6 +278,7 @@ def gtt_markdown(report: Report, comparison: Comparison | None = None) -> str:
         "",
         *skipped_lines(report),
     ]
+    lines += reference_markdown(report)
     lines += grounding_section(report)
     if comparison is not None:
         lines += comparison_section(comparison)
@@ -262,6 +310,7 @@ def to_markdown(report: Report, comparison: Comparison | None = None) -> str:
         *field_table(report),
         "",
     ]
+    lines += reference_markdown(report)
     lines += grounding_section(report)
     lines += fusion_section(report)
     if comparison is not None:

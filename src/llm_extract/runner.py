@@ -185,6 +185,8 @@ class BatchRunner:
         }
         if items is not None:
             record.update(annotate(items, request.document, self.schema))
+        if result.salvaged is not None:
+            record["salvaged"] = result.salvaged
         if result.last_output is not None and result.status != "ok":
             record["last_output"] = result.last_output
         return record

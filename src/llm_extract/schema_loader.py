@@ -7,11 +7,11 @@ import importlib.util
 import json
 import sys
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, create_model
 
 from llm_extract.errors import SchemaNotFound
 from llm_extract.resources import bundled_names, find_resource
@@ -39,8 +39,24 @@ class SchemaSpec:
     def json_schema(self) -> dict[str, Any]:
         return self.response_model.model_json_schema()
 
-    def model_for(self, numbered_sentences: bool) -> type[BaseModel]:
-        """The model the LLM fills: the records themselves, or with numbered sentences the answer model."""
+    @cached_property
+    def records_model(self) -> type[BaseModel]:
+        """The response model with its list of records only (a plan or other helper fields left out): what a plain
+        reference call fills."""
+        field = self.response_model.model_fields[self.list_field]
+        return create_model(
+            f"{self.response_model.__name__}Records",
+            __config__=ConfigDict(extra="forbid"),
+            **{self.list_field: (field.annotation, field)},  # type: ignore[call-overload]
+        )
+
+    def model_for(self, numbered_sentences: bool, records_only: bool = False) -> type[BaseModel]:
+        """The model the LLM fills: the records themselves (`records_only`: without a plan), or with numbered
+        sentences the answer model."""
+        if records_only:
+            if numbered_sentences:
+                raise SchemaNotFound("a plain reference prompt cannot number the article's sentences")
+            return self.records_model
         if not numbered_sentences:
             return self.response_model
         if self.answer_model is None or not self.sentence_fields:

@@ -46,6 +46,10 @@ class Suite:
     gate: Gate
     profile: Profile = "fields"
     clusters_path: Path | None = None  # gold clusters: which gold incidents are the same real-world event
+    # The plain reference: a stored run of `reference_prompt` (a `reference = true` prompt: the plain instructor
+    # call), scored beside every run of the suite on the same documents. The number the pipeline must beat.
+    reference_prompt: str | None = None
+    reference_path: Path | None = None
 
     def gold(self) -> dict[str, list[dict[str, Any]]]:
         """doc_id -> gold incidents (the "fields" profile's gold), in file order."""
@@ -114,6 +118,9 @@ def load_suite(name_or_path: str | Path) -> Suite:
         elif scoring:
             raise SuiteError(f"{path}: the gtt profile takes no settings, got {', '.join(scoring)}")
         gate = Gate(**data.get("gate", {"thresholds": {}}))
+        reference = dict(data.get("reference", {}))
+        if set(reference) - {"prompt", "run"}:
+            raise SuiteError(f"{path}: [reference] takes prompt and run, got {', '.join(sorted(reference))}")
         directory = path.parent
         return Suite(
             name=data.get("name", directory.name),
@@ -127,6 +134,8 @@ def load_suite(name_or_path: str | Path) -> Suite:
             gate=gate,
             profile=profile,
             clusters_path=directory / data["clusters"] if "clusters" in data else None,
+            reference_prompt=reference.get("prompt"),
+            reference_path=directory / reference["run"] if "run" in reference else None,
         )
     except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
         raise SuiteError(f"{path}: malformed suite config ({type(exc).__name__}: {exc})") from exc
