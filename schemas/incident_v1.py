@@ -335,3 +335,30 @@ NORMALIZED_FIELDS = {
     "casualties.killed": "casualties",
     "casualties.injured": "casualties",
 }
+
+
+def _folded(value: Any) -> Any:
+    return " ".join(value.casefold().split()) if isinstance(value, str) else value
+
+
+def same_record(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two incidents of one answer are one incident told twice when what places it agrees: type, date, place,
+    perpetrators and casualty figures (words folded). Evidence and the article's own wording may differ; two
+    attacks on one day at two unnamed places differ in nothing here either, which is why perpetrators and figures
+    must agree too."""
+
+    def key(record: dict[str, Any]) -> tuple[Any, ...]:
+        date, place, casualties = record.get("date") or {}, record.get("location") or {}, record.get("casualties") or {}
+        return (
+            record.get("sub_event_type"),
+            date.get("start"),
+            date.get("end"),
+            *(_folded(place.get(part)) for part in ("site", "town", "region", "country")),
+            frozenset(_folded(actor.get("name")) for actor in record.get("perpetrators") or []),
+            *((casualties.get(kind) or {}).get(end) for kind in ("killed", "injured") for end in ("min", "max")),
+        )
+
+    return key(a) == key(b)
+
+
+SAME_RECORD = same_record

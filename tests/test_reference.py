@@ -59,10 +59,10 @@ def test_the_reference_never_reasks_nor_checks_values_against_the_text() -> None
 
 
 def _with_reference(suite_dir: Path, run: str = "reference_run.jsonl") -> Path:
+    """The mini suite (a copy of the seeds') with its [reference] run at `run`, in its own folder."""
     config = (suite_dir / "suite.toml").read_text()
-    (suite_dir / "suite.toml").write_text(
-        config.replace("[scoring]", f'[reference]\nprompt = "plain_incident"\nrun = "{run}"\n\n[scoring]', 1)
-    )
+    assert '[reference]\nprompt = "plain_incident"\nrun = "reference_run.jsonl"' in config
+    (suite_dir / "suite.toml").write_text(config.replace('run = "reference_run.jsonl"', f'run = "{run}"'))
     return suite_dir
 
 

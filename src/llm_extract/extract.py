@@ -102,6 +102,7 @@ class ExtractionResult:
     fatal: bool = False
     cached: bool = False  # answered from the response cache, no model call
     salvaged: dict[str, Any] | None = None  # an invalid answer's valid part kept: the error and what was removed
+    duplicates: list[dict[str, Any]] = field(default_factory=list)  # records dropped as repeats of another
 
 
 @dataclass(frozen=True)
@@ -256,6 +257,15 @@ class Extractor:
             mode="json"
         )
 
+    def _accept(self, data: dict[str, Any], result: ExtractionResult) -> None:
+        """Store an accepted answer (as `records` gives it), less the repeats the schema's SAME_RECORD finds (a
+        plain reference keeps them: a plain call has no such step)."""
+        if not self.prompt.reference:
+            field = self.schema.list_field
+            kept, result.duplicates = self.schema.deduplicate(data.get(field) or [])
+            data = {**data, field: kept}
+        result.status, result.data, result.error = "ok", data, None
+
     async def _call(
         self, messages: list[Message], request: ExtractionRequest, result: ExtractionResult
     ) -> tuple[BaseModel, Any]:
@@ -335,7 +345,7 @@ class Extractor:
                     if not ungrounded:
                         result.attempts += 1
                         result.usage.add(getattr(completion, "usage", None))
-                        result.status, result.data, result.error = "ok", data, None
+                        self._accept(data, result)
                         return result
                     failed_output, completion_usage = _content(completion), getattr(completion, "usage", None)
                     problem = describe_ungrounded(ungrounded)
@@ -370,7 +380,7 @@ class Extractor:
         if kept is None:
             return result
         result.salvaged = {"error": result.error, "removed": [item.as_dict() for item in kept.removed]}
-        result.status, result.data, result.error = "ok", self.records(kept.parsed, request), None
+        self._accept(self.records(kept.parsed, request), result)
         return result
 
     def _retried(self, result: ExtractionResult) -> str:

@@ -187,6 +187,8 @@ class BatchRunner:
             record.update(annotate(items, request.document, self.schema))
         if result.salvaged is not None:
             record["salvaged"] = result.salvaged
+        if result.duplicates:
+            record["duplicates"] = result.duplicates
         if result.last_output is not None and result.status != "ok":
             record["last_output"] = result.last_output
         return record

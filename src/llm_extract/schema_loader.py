@@ -6,6 +6,7 @@ import hashlib
 import importlib.util
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
@@ -34,6 +35,24 @@ class SchemaSpec:
     # "numbered"`): the same records with SENTENCE_FIELDS (quotes) answered by sentence number.
     answer_model: type[BaseModel] | None = None
     sentence_fields: tuple[str, ...] = ()
+    # SAME_RECORD(a, b): whether two records of one answer are one incident told twice (stored records as dicts).
+    # A small model repeats a record instead of stopping; the later copy is dropped (and kept aside on the line).
+    same_record: Callable[[dict[str, Any], dict[str, Any]], bool] | None = None
+
+    def deduplicate(self, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The records without the repeats SAME_RECORD finds (the first telling kept), and the repeats as
+        {"index", "same_as", "record"} (indexes in the answer as given)."""
+        if self.same_record is None:
+            return records, []
+        kept: list[tuple[int, dict[str, Any]]] = []
+        repeats: list[dict[str, Any]] = []
+        for index, record in enumerate(records):
+            first = next((number for number, earlier in kept if self.same_record(earlier, record)), None)
+            if first is None:
+                kept.append((index, record))
+            else:
+                repeats.append({"index": index, "same_as": first, "record": record})
+        return [record for _, record in kept], repeats
 
     @property
     def json_schema(self) -> dict[str, Any]:
@@ -110,6 +129,7 @@ def load_schema(name_or_path: str) -> SchemaSpec:
         normalized_fields=tuple(dict(getattr(module, "NORMALIZED_FIELDS", {})).items()),
         answer_model=getattr(module, "ANSWER_MODEL", None),
         sentence_fields=tuple(getattr(module, "SENTENCE_FIELDS", ())),
+        same_record=getattr(module, "SAME_RECORD", None),
     )
 
 
