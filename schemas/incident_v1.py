@@ -328,6 +328,8 @@ GROUNDED_FIELDS = (
 )
 # The ones a record is not worth keeping without: `--require-grounding` re-asks when one is not in the text.
 KEY_FIELDS = ("evidence[]", "location.site", "perpetrators[].name", "claimed_by[]")
+# Resolved against the article (llm_extract.resolve): a country the article does not support is replaced or nulled.
+RESOLVED_FIELDS = {"location": "country"}
 # Normalised beside the article's words (llm_extract.normalize): path -> normaliser.
 NORMALIZED_FIELDS = {
     "date": "date",

@@ -32,6 +32,7 @@ from llm_extract.grounding import Span
 from llm_extract.prompts import Message, PromptTemplate
 from llm_extract.redact import scrub_optional
 from llm_extract.requests import ExtractionRequest
+from llm_extract.resolve import resolve_records
 from llm_extract.retry import (
     RequestDeadlineExceeded,
     describe_garbled,
@@ -103,6 +104,7 @@ class ExtractionResult:
     cached: bool = False  # answered from the response cache, no model call
     salvaged: dict[str, Any] | None = None  # an invalid answer's valid part kept: the error and what was removed
     duplicates: list[dict[str, Any]] = field(default_factory=list)  # records dropped as repeats of another
+    resolved: list[dict[str, Any]] = field(default_factory=list)  # values changed because the text did not support them
 
 
 @dataclass(frozen=True)
@@ -257,12 +259,14 @@ class Extractor:
             mode="json"
         )
 
-    def _accept(self, data: dict[str, Any], result: ExtractionResult) -> None:
-        """Store an accepted answer (as `records` gives it), less the repeats the schema's SAME_RECORD finds (a
-        plain reference keeps them: a plain call has no such step)."""
+    def _accept(self, data: dict[str, Any], result: ExtractionResult, text: str) -> None:
+        """Store an accepted answer (as `records` gives it) with the schema's RESOLVED_FIELDS resolved against the
+        text and less the repeats its SAME_RECORD finds (a plain reference has neither step, as a plain call)."""
         if not self.prompt.reference:
             field = self.schema.list_field
-            kept, result.duplicates = self.schema.deduplicate(data.get(field) or [])
+            records = data.get(field) or []
+            result.resolved = [change.as_dict() for change in resolve_records(records, text, self.schema)]
+            kept, result.duplicates = self.schema.deduplicate(records)
             data = {**data, field: kept}
         result.status, result.data, result.error = "ok", data, None
 
@@ -345,7 +349,7 @@ class Extractor:
                     if not ungrounded:
                         result.attempts += 1
                         result.usage.add(getattr(completion, "usage", None))
-                        self._accept(data, result)
+                        self._accept(data, result, request.document.text)
                         return result
                     failed_output, completion_usage = _content(completion), getattr(completion, "usage", None)
                     problem = describe_ungrounded(ungrounded)
@@ -380,7 +384,7 @@ class Extractor:
         if kept is None:
             return result
         result.salvaged = {"error": result.error, "removed": [item.as_dict() for item in kept.removed]}
-        self._accept(self.records(kept.parsed, request), result)
+        self._accept(self.records(kept.parsed, request), result, text)
         return result
 
     def _retried(self, result: ExtractionResult) -> str:

@@ -189,6 +189,8 @@ class BatchRunner:
             record["salvaged"] = result.salvaged
         if result.duplicates:
             record["duplicates"] = result.duplicates
+        if result.resolved:
+            record["resolved"] = result.resolved
         if result.last_output is not None and result.status != "ok":
             record["last_output"] = result.last_output
         return record
