@@ -13,8 +13,12 @@ from hypothesis import strategies as st
 from llm_extract.scoring import (
     Counts,
     FieldSpec,
+    ScoringConfig,
     compare_field,
+    compare_incidents,
     normalise_name,
+    pair_agrees,
+    reference_score_document,
     score,
     score_document,
 )
@@ -131,6 +135,118 @@ def test_a_document_missing_from_the_run_misses_everything() -> None:
     result = score(CONFIG, {"d": GOLD}, {})
     assert result.incidents == Counts(tp=0, fp=0, fn=3)
     assert result.micro.tp == 0 and result.micro.fn > 0
+
+
+# ---- accepted-but-not-required values, open ranges, date ranges ------------------------------
+
+
+def test_open_number_ranges_and_date_ranges() -> None:
+    count = spec("n", "number")
+    assert compare_field(count, {"n": {"range": [2, None]}}, {"n": 40}, 85).verdict == "correct"  # PLURAL
+    assert compare_field(count, {"n": {"range": [2, None]}}, {"n": 1}, 85).verdict == "wrong"
+    date = spec("date.start", "date", precision_path="date.precision")
+    night = {"date": {"start": {"range": ["1990-03-31", "1990-04-01"]}, "precision": "day"}}
+    assert compare_field(date, night, {"date": {"start": "1990-04-01"}}, 85).verdict == "correct"
+    assert compare_field(date, night, {"date": {"start": "1990-04-02"}}, 85).verdict == "wrong"
+    before = {"date": {"start": [None, {"range": [None, "1989-12-06"]}]}}  # on or before, or not said
+    assert compare_field(date, before, {"date": {"start": "1989-11-30"}}, 85).verdict == "correct"
+    assert compare_field(date, before, {"date": {"start": "1989-12-07"}}, 85).verdict == "spurious"
+    assert compare_field(date, before, {"date": {"start": None}}, 85).verdict == "empty"
+
+
+def test_an_optional_list_element_is_credited_when_found_and_never_missed() -> None:
+    names = spec("perpetrators[].name", "name_set")
+    kinds = spec("perpetrators[].attribution", "enum_set")
+    gold = {"perpetrators": [
+        {"name": ["FMLN"], "attribution": "claimed"},
+        {"name": ["URBAN COMMANDOS"], "attribution": ["suspected", "unknown"], "optional": True},
+        {"name": ["GUERRILLAS"], "attribution": ["suspected", "claimed"], "optional": ["attribution"]},
+    ]}  # fmt: skip
+    found = {"perpetrators": [{"name": "FMLN", "attribution": "claimed"}, {"name": "Guerrillas", "attribution": "x"}]}
+    result = compare_field(names, gold, found, 85)
+    assert (result.counts.tp, result.counts.fp, result.counts.fn) == (2, 0, 0), "the optional commandos not missed"
+    both = {"perpetrators": [*found["perpetrators"], {"name": "urban commandos", "attribution": "suspected"}]}
+    result = compare_field(names, gold, both, 85)
+    assert (result.counts.tp, result.counts.fp, result.counts.fn) == (3, 0, 0), "found, it is credited"
+    # attribution: required only for FMLN; an optional value is an element of its own beside the required one
+    result = compare_field(kinds, gold, both, 85)
+    assert (result.counts.tp, result.counts.fp, result.counts.fn) == (2, 1, 0)  # claimed, suspected; 'x' is wrong
+    alone = compare_field(names, gold, {"perpetrators": []}, 85)
+    assert (alone.counts.tp, alone.counts.fp, alone.counts.fn) == (0, 0, 2)  # FMLN and the guerrillas' names
+    plain = spec("claimed_by[]", "name_set")  # a plain element written {"optional": aliases}
+    result = compare_field(plain, {"claimed_by": [["FMLN"], {"optional": ["ERP"]}]}, {"claimed_by": ["FMLN"]}, 85)
+    assert (result.counts.tp, result.counts.fp, result.counts.fn) == (1, 0, 0)
+
+
+def test_a_required_element_is_never_traded_for_an_optional_one() -> None:
+    names = spec("targets[].name", "name_set")
+    gold = {"targets": [{"name": ["peasants"], "optional": True}, {"name": ["peasant"]}]}
+    result = compare_field(names, gold, {"targets": [{"name": "peasant"}]}, 85)
+    assert (result.counts.tp, result.counts.fp, result.counts.fn) == (1, 0, 0)
+
+
+# ---- a date and its precision are scored together -------------------------------------------
+
+
+def test_a_right_precision_beside_a_wrong_start_is_wrong() -> None:
+    gold = copy.deepcopy(INCIDENT_A)
+    wrong_day = copy.deepcopy(INCIDENT_A)
+    wrong_day["date"]["start"] = "2023-10-11"
+    fields = {r.path: r for r in compare_incidents(CONFIG, gold, wrong_day)}
+    assert fields["date.start"].verdict == "wrong"
+    assert fields["date.precision"].verdict == "wrong" and fields["date.precision"].counts == Counts(fp=1, fn=1)
+    no_day = copy.deepcopy(INCIDENT_A)
+    no_day["date"]["start"] = None
+    fields = {r.path: r for r in compare_incidents(CONFIG, gold, no_day)}
+    assert fields["date.start"].verdict == "missed" and fields["date.precision"].verdict == "wrong"
+    right = {r.path: r for r in compare_incidents(CONFIG, gold, copy.deepcopy(INCIDENT_A))}
+    assert right["date.precision"].verdict == "correct"
+    both_empty = {**copy.deepcopy(INCIDENT_A), "date": {"start": None, "precision": "unknown"}}
+    fields = {r.path: r for r in compare_incidents(CONFIG, both_empty, copy.deepcopy(both_empty))}
+    assert fields["date.start"].verdict == "empty" and fields["date.precision"].verdict == "correct"
+
+
+# ---- a copied record is never credited as another incident ----------------------------------
+
+
+def test_key_fields_must_not_contradict_for_a_pair_to_align() -> None:
+    assert pair_agrees(CONFIG, INCIDENT_B, copy.deepcopy(INCIDENT_B))
+    assert not pair_agrees(CONFIG, INCIDENT_B, copy.deepcopy(INCIDENT_A)), "another site"
+    longer = copy.deepcopy(INCIDENT_A)
+    longer["location"]["site"] = "al-Asad airbase in western Iraq"  # the same site in more words
+    assert pair_agrees(CONFIG, INCIDENT_A, longer)
+    two_days_off = copy.deepcopy(INCIDENT_A)
+    two_days_off["date"]["start"] = "2023-10-16"
+    assert not pair_agrees(CONFIG, INCIDENT_A, two_days_off), "two days from a required day"
+    one_day_off = copy.deepcopy(INCIDENT_A)
+    one_day_off["date"]["start"] = "2023-10-17"
+    assert pair_agrees(CONFIG, INCIDENT_A, one_day_off), "within date_tolerance_days"
+    unanchored = {**copy.deepcopy(INCIDENT_A), "date": {"start": ["2023-10-18", None], "precision": ["day", "unknown"]}}
+    assert pair_agrees(CONFIG, unanchored, two_days_off), "gold accepts no date: the article does not fix the day"
+    no_site = copy.deepcopy(INCIDENT_A)
+    no_site["location"]["site"] = None
+    assert pair_agrees(CONFIG, INCIDENT_B, no_site), "an empty side sets no condition"
+
+
+def test_a_record_copied_from_one_incident_is_not_credited_as_another() -> None:
+    """Two drone attacks on one day: the extractor reports al-Asad twice. Before key fields, the copy aligned
+    with al-Harir (similarity well above the floor) and earned its shared fields."""
+    copies = [copy.deepcopy(INCIDENT_A), copy.deepcopy(INCIDENT_A)]
+    document = score_document(CONFIG, "d", [INCIDENT_A, INCIDENT_B], copies)
+    assert [pair.gold_id for pair in document.pairs] == ["a"]
+    assert document.incidents == Counts(tp=1, fp=1, fn=1)
+    assert document == reference_score_document(CONFIG, "d", [INCIDENT_A, INCIDENT_B], copies)
+    loose = dataclasses.replace(CONFIG, key_fields=())
+    assert {p.gold_id for p in score_document(loose, "d", [INCIDENT_A, INCIDENT_B], copies).pairs} == {"a", "b"}
+    assert dataclasses.replace(CONFIG, key_fields=["date.start"]).key_fields == ("date.start",)  # a TOML list
+    assert isinstance(CONFIG, ScoringConfig) and CONFIG.key_fields == ("location.site", "date.start")
+
+
+def test_matched_counts_leave_out_missed_and_spurious_incidents() -> None:
+    unrelated = {**copy.deepcopy(INCIDENT_C), "date": {"start": "2020-01-01", "precision": "day"}}
+    result = score(CONFIG, {"d": [INCIDENT_A, INCIDENT_B]}, {"d": [copy.deepcopy(INCIDENT_A), unrelated]})
+    assert result.matched.fp == 0 and result.matched.fn == 0 and result.matched.tp > 0
+    assert result.micro.fn > 0 and result.micro.fp > 0
 
 
 # ---- properties -----------------------------------------------------------------------------

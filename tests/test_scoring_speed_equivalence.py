@@ -1,9 +1,12 @@
 """The fast scorer gives exactly what the scorer before it gave (issue 13, item 5): on both suites' stored
 runs and on synthetic documents, every document's alignment, similarities, field verdicts and counts.
 
-tests/data/scoring/equivalence.json holds the old code's output, not numbers written by hand. It was made by
+tests/data/scoring/equivalence.json holds a scorer's output, not numbers written by hand. It was made by
 running this file as a script (`.venv/bin/python tests/test_scoring_speed_equivalence.py --write`) at commit
-930e33e, before scoring.py changed; rewrite it only from a scorer that is known to be right. The inputs are
+930e33e, before scoring.py changed, and re-pinned when two scoring rules changed results on purpose (a date's
+precision scored jointly with its start; key fields that must not contradict for a pair to align: scoring.py's
+docstring). With both rules off (key_fields=() and no joint fields) that scorer reproduced the 930e33e pin
+exactly, every document of every case. Rewrite it only from a scorer that is known to be right. The inputs are
 copied beside it (tests/data/scoring/): the seeds gold and the seeds run replayed from the cassette, the
 MUC-4 development gold and its baseline run (reduced to what scoring reads), so that relabelling a suite or
 storing a new baseline run does not unpin the comparison.
@@ -375,9 +378,10 @@ def write_fixture() -> None:
     FIXTURE.write_text(
         json.dumps(
             {
-                "made_by": ".venv/bin/python tests/test_scoring_speed_equivalence.py --write, at commit 930e33e "
-                "(the scorer before issue 13 item 5); the inputs are the files beside this one and the "
-                "generators in the test",
+                "made_by": ".venv/bin/python tests/test_scoring_speed_equivalence.py --write, first at commit "
+                "930e33e (the scorer before issue 13 item 5), re-pinned with the joint date precision and the "
+                "key-field alignment rules (the scorer without them reproduced the 930e33e pin); the inputs are "
+                "the files beside this one and the generators in the test",
                 "seeds_config": dataclasses.asdict(config),
                 "results": compute(config),
             },

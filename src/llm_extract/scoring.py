@@ -13,6 +13,31 @@ similarity stay unmatched. Counts are micro-averaged over fields and documents:
 
 Gold values may list alternatives (a JSON list for a scalar; null among them means "empty is fine
 too"), numbers may be {"range": [lo, hi]}, and dates are compared at the gold's precision.
+
+Accepted but not required values:
+- a scalar: list null among the alternatives (`["San Salvador", null]`);
+- an element of a list field: mark the element object `"optional": true` (a perpetrator, target or weapon; or
+  `"optional": ["attribution"]` for some of its keys only), or write a plain element as `{"optional": value}`
+  (an alias list in `claimed_by`). Matched, it is a true positive; unmatched, it costs nothing. A predicted
+  element that matches no gold element is still a false positive.
+- ranges may be open: `{"range": [2, null]}` is "at least 2"; a date field's gold may be a range of ISO dates,
+  `{"range": ["1990-03-31", "1990-04-01"]}` (within), `{"range": [null, "1989-12-06"]}` (on or before).
+
+Two rules tie fields together:
+- A date and its precision are scored jointly: a field named as a date field's `precision_path` (the seed
+  suite's `date.precision` beside `date.start`) counts as correct only when that date does not disagree with the
+  gold (it is correct, or both are empty). A right precision beside a wrong or missing start is a wrong value
+  (false positive, and false negative where gold requires one), never a true positive.
+- Key fields (ScoringConfig.key_fields, by default `location.site` and `date.start`) must not contradict for a
+  prediction to be aligned with a gold incident at all: when gold names a site and the prediction names another
+  one (none of the gold's alternatives, nor a name whose words contain or are contained in one), or gold requires
+  a day and the prediction's start is more than `date_tolerance_days` from every gold alternative (or outside a
+  gold range by more than that), the pair cannot align, whatever its similarity. A record copied from one
+  incident is then never credited as another incident at another site or on another day: it stays spurious and
+  the other incident missed. An empty side sets no condition; nor does a gold date that accepts null (the
+  article does not fix the day: the seeds guideline's unanchored weekday, MUC-4's "on or before") or whose
+  precision is coarser than a day. The prediction's own precision label is not consulted (an ISO date names a
+  day). A site that accepts null still counts: the article names it (a site known only from a claim).
 """
 
 from __future__ import annotations
@@ -55,6 +80,14 @@ class ScoringConfig:
     fuzzy_threshold: float = 85.0
     scope: Literal["all", "main"] = "all"
     role_path: str = "role"
+    # Scalar fields that must not contradict for a pair to align (module docstring); a path the suite does not
+    # score is ignored, so the default suits incident_v1 and costs other schemas nothing. [] turns the rule off.
+    key_fields: tuple[str, ...] = ("location.site", "date.start")
+    date_tolerance_days: int = 1  # how far a predicted day may be from the gold's day and still be the same incident
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.key_fields, tuple):  # a TOML or JSON list: kept hashable (the field cache's key)
+            object.__setattr__(self, "key_fields", tuple(self.key_fields))
 
 
 @dataclass(slots=True)
@@ -125,6 +158,36 @@ def get_path(record: dict[str, Any] | None, path: str) -> Any:
     return _walk(record, _parse_path(path))
 
 
+def _optional_element(item: Any, key: str, value: Any) -> Any:
+    """A gold list element marked `"optional": true` gives its value as {"optional": value} (compare_set); one
+    marked `"optional": ["attribution"]` does so for the keys named only."""
+    if not isinstance(item, dict):
+        return value
+    marked = item.get(OPTIONAL)
+    return {OPTIONAL: value} if marked is True or (isinstance(marked, list) and key in marked) else value
+
+
+def _walk_gold(node: Any, parts: tuple[tuple[str, bool], ...]) -> Any:
+    """_walk for a gold incident: the values of elements marked optional come wrapped as {"optional": value}."""
+    for index, (key, is_list) in enumerate(parts):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+        if is_list:
+            if node is None:
+                return None
+            rest = parts[index + 1 :]
+            if not rest:
+                return [item for item in node]
+            return [_optional_element(item, rest[0][0], _walk(item, rest)) for item in node]
+    return node
+
+
+def get_gold_path(record: dict[str, Any] | None, path: str) -> Any:
+    """get_path for a gold incident (optional list elements wrapped, see _walk_gold)."""
+    return _walk_gold(record, _parse_path(path))
+
+
 def has_path(record: dict[str, Any], path: str) -> bool:
     """Whether gold names the field at all (an absent key means 'do not score this field here')."""
     node: Any = record
@@ -135,6 +198,9 @@ def has_path(record: dict[str, Any], path: str) -> bool:
         if is_list:
             return True
     return True
+
+
+OPTIONAL = "optional"
 
 
 def alternatives(value: Any) -> list[Any]:
@@ -178,10 +244,12 @@ def value_matches(kind: FieldKind, gold: Any, pred: Any, fuzzy_threshold: float,
         return g == p or max(fuzz.ratio(g, p), fuzz.token_sort_ratio(g, p)) >= fuzzy_threshold
     if kind == "number":
         if isinstance(gold, dict) and "range" in gold:
-            low, high = gold["range"]
-            return isinstance(pred, int | float) and low <= pred <= high
+            low, high = gold["range"]  # null: open at that end
+            return isinstance(pred, int | float) and (low is None or low <= pred) and (high is None or pred <= high)
         return pred == gold
     if kind == "date":
+        if isinstance(gold, dict) and "range" in gold:
+            return _date_distance(gold, pred) == 0
         g, p = as_date(gold), as_date(pred)
         if g is None or p is None:
             return False
@@ -193,6 +261,28 @@ def value_matches(kind: FieldKind, gold: Any, pred: Any, fuzzy_threshold: float,
             return abs((g - p).days) <= 6
         return g == p
     raise ValueError(f"unknown field kind {kind!r}")
+
+
+def _date_distance(gold: Any, pred: Any) -> int | None:
+    """Days from the predicted date to a gold date or to the nearest end of a gold range ({"range": [lo, hi]},
+    null for an open end); 0 inside it. None when either side is not a date (an unreadable range bound too)."""
+    p = as_date(pred)
+    if p is None:
+        return None
+    if isinstance(gold, dict) and "range" in gold:
+        bounds = gold["range"]
+        if not isinstance(bounds, list | tuple) or len(bounds) != 2:
+            return None
+        low, high = (None if bound is None else as_date(bound) for bound in bounds)
+        if (low is None and bounds[0] is not None) or (high is None and bounds[1] is not None):
+            return None
+        if low is not None and p < low:
+            return (low - p).days
+        if high is not None and p > high:
+            return (p - high).days
+        return 0
+    g = as_date(gold)
+    return None if g is None else abs((g - p).days)
 
 
 def _element_kind(kind: FieldKind) -> FieldKind:
@@ -220,26 +310,48 @@ def compare_scalar(spec: FieldSpec, gold: Any, pred: Any, threshold: float, prec
 
 
 def compare_set(spec: FieldSpec, gold: Any, pred: Any, threshold: float) -> Counts:
-    """One-to-one matching of predicted elements to gold elements (each gold element a list of aliases)."""
+    """One-to-one matching of predicted elements to gold elements (each gold element a list of aliases).
+
+    A gold element given as {"optional": aliases} is accepted but not required: matched it is a true positive,
+    unmatched it is not missed. Required elements that share an alias are one element (as ever); an optional
+    element stays an element of its own, so that it can accept a predicted value beside the required ones. The
+    matching first pairs as many required elements as it can, then adds optional ones (a maximum matching that
+    never trades a required element for an optional one)."""
     kind = _element_kind(spec.kind)
 
     def same(a: list[Any], b: list[Any]) -> bool:
         return any(value_matches(kind, x, y, threshold) for x in a for y in b)
 
     gold_items: list[list[Any]] = []
+    required: list[bool] = []
     for item in gold or []:
-        aliases = [alias for alias in alternatives(item) if alias is not None]
-        if aliases and not any(same(aliases, seen) for seen in gold_items):
-            gold_items.append(aliases)  # a set: a repeated element (two drone entries) is one element
+        optional = isinstance(item, dict) and len(item) == 1 and OPTIONAL in item
+        aliases = [alias for alias in alternatives(item[OPTIONAL] if optional else item) if alias is not None]
+        if not aliases:
+            continue
+        # a set: a repeated element (two drone entries) is one element
+        if optional or not any(need and same(aliases, seen) for need, seen in zip(required, gold_items, strict=True)):
+            gold_items.append(aliases)
+            required.append(not optional)
     pred_items: list[Any] = []
     for item in pred or []:
         if item is not None and not any(same([item], [seen]) for seen in pred_items):
             pred_items.append(item)
+    needed = sum(required)
     if not gold_items or not pred_items:
-        return Counts(fp=len(pred_items), fn=len(gold_items))
+        return Counts(fp=len(pred_items), fn=needed)
     edges = [[j for j, g in enumerate(gold_items) if same(g, [p])] for p in pred_items]
-    tp = maximum_matching(edges, len(gold_items))
-    return Counts(tp=tp, fp=len(pred_items) - tp, fn=len(gold_items) - tp)
+    if needed == len(gold_items):
+        tp = maximum_matching(edges, len(gold_items))
+        return Counts(tp=tp, fp=len(pred_items) - tp, fn=len(gold_items) - tp)
+    owner: list[int | None] = [None] * len(gold_items)
+    firsts = [[j for j in line if required[j]] for line in edges]
+    found = sum(_augment(firsts, owner, left, set()) for left in range(len(edges)))
+    # Augmenting paths keep every matched gold element matched, so the required ones found stay found.
+    matched = set(owner)
+    tp = found + sum(_augment(edges, owner, left, set()) for left in range(len(edges)) if left not in matched)
+    missed = sum(1 for j, left in enumerate(owner) if required[j] and left is None)
+    return Counts(tp=tp, fp=len(pred_items) - tp, fn=missed)
 
 
 def maximum_matching(edges: list[list[int]], right_size: int) -> int:
@@ -264,7 +376,7 @@ def compare_field(
     spec: FieldSpec, gold_incident: dict[str, Any] | None, pred_incident: dict[str, Any] | None, threshold: float
 ) -> FieldResult:
     """Compare one field of a (possibly absent) gold incident with a (possibly absent) prediction."""
-    gold = get_path(gold_incident, spec.path) if gold_incident is not None else None
+    gold = get_gold_path(gold_incident, spec.path) if gold_incident is not None else None
     pred = get_path(pred_incident, spec.path) if pred_incident is not None else None
     if spec.kind in SET_KINDS:
         counts = compare_set(spec, gold, pred, threshold)
@@ -303,7 +415,102 @@ def compare_incidents(
 ) -> list[FieldResult]:
     """Every scored field of one gold/predicted pair (`specs`: the gold's scored fields, if known)."""
     specs = scored_fields(config, gold_incident) if specs is None else specs
-    return [compare_field(spec, gold_incident, pred_incident, config.fuzzy_threshold) for spec in specs]
+    results = [compare_field(spec, gold_incident, pred_incident, config.fuzzy_threshold) for spec in specs]
+    for dependent, on in joint_fields(config):
+        ons = [result for result in results if result.path == on]
+        if ons and (ons[0].counts.fp or ons[0].counts.fn):
+            results = [
+                _demoted(result) if result.path == dependent and result.counts.tp else result for result in results
+            ]
+    return results
+
+
+@functools.lru_cache(maxsize=64)
+def _joint_fields(paths: tuple[tuple[str, str | None, str], ...]) -> tuple[tuple[str, str], ...]:
+    scored = {path for path, _, _ in paths}
+    joint = {}
+    for path, precision_path, kind in paths:
+        if kind == "date" and precision_path in scored and precision_path != path:
+            joint.setdefault(precision_path, path)  # the first date that names it
+    return tuple(joint.items())
+
+
+def joint_fields(config: ScoringConfig) -> tuple[tuple[str, str], ...]:
+    """(dependent, on) path pairs: a scored field named as a date field's precision_path counts as correct only
+    when that date field does not disagree (module docstring)."""
+    return _joint_fields(tuple((spec.path, spec.precision_path, spec.kind) for spec in config.fields))
+
+
+def _demoted_counts(gold: Any) -> Counts:
+    """A right value beside a wrong date: what compare_scalar counts for a value that matches no alternative."""
+    options = alternatives(gold)
+    empty_ok = any(option is None for option in options)
+    return Counts(fp=1, fn=0 if empty_ok or all(option is None for option in options) else 1)
+
+
+def _demoted(result: FieldResult) -> FieldResult:
+    counts = _demoted_counts(result.gold)
+    return FieldResult(result.path, counts, _verdict(counts.tp, counts.fp, counts.fn), result.gold, result.pred)
+
+
+def key_agrees(spec: FieldSpec, gold: Any, pred: Any, precision: Any, config: ScoringConfig) -> bool:
+    """Whether a key field lets the pair align (module docstring): False only when both sides have a value and
+    the prediction contradicts every gold alternative."""
+    if pred is None or spec.kind in SET_KINDS:
+        return True
+    options = alternatives(gold)
+    values = [option for option in options if option is not None]
+    if not values:
+        return True
+    if spec.kind == "date":
+        if len(values) < len(options):  # null accepted: the article does not fix the day, so no day contradicts it
+            return True
+        if isinstance(precision, list):
+            precision = precision[0] if precision else None
+        if precision not in (None, "day"):
+            return True
+        distances = [_date_distance(value, pred) for value in values]
+        if any(distance is None for distance in distances):  # a side that is no readable date sets no condition
+            return True
+        return min(distances) <= config.date_tolerance_days  # type: ignore[type-var]
+    if spec.kind == "name":
+        return any(_names_compatible(value, pred, config.fuzzy_threshold) for value in values)
+    return any(value_matches(spec.kind, value, pred, config.fuzzy_threshold, precision) for value in values)
+
+
+def _names_compatible(gold: Any, pred: Any, threshold: float) -> bool:
+    """Not a contradiction: the same name (value_matches), or one name's words all among the other's ("al-Asad
+    military base" and "al-Asad military base in western Iraq" are one site; "al-Harir airbase" is another)."""
+    if value_matches("name", gold, pred, threshold):
+        return True
+    g, p = set(normalise_name(gold).split()), set(normalise_name(pred).split())
+    return bool(g and p) and (g <= p or p <= g)
+
+
+_INCOMPATIBLE = -1.0  # the similarity of a pair whose key fields contradict: under any floor, and avoided by the
+# assignment wherever another pairing exists
+
+
+def key_fields(config: ScoringConfig) -> list[FieldSpec]:
+    """The scored specs named in config.key_fields (the first spec of each path)."""
+    wanted = set(config.key_fields)
+    found: dict[str, FieldSpec] = {}
+    for spec in config.fields:
+        if spec.path in wanted and spec.path not in found and spec.kind not in SET_KINDS:
+            found[spec.path] = spec
+    return list(found.values())
+
+
+def pair_agrees(config: ScoringConfig, gold_incident: dict[str, Any], pred_incident: dict[str, Any]) -> bool:
+    """Whether no key field of the pair contradicts (a field the gold leaves out sets no condition)."""
+    for spec in key_fields(config):
+        if not has_path(gold_incident, spec.path):
+            continue
+        precision = get_path(gold_incident, spec.precision_path) if spec.precision_path else None
+        gold, pred = get_gold_path(gold_incident, spec.path), get_path(pred_incident, spec.path)
+        if not key_agrees(spec, gold, pred, precision, config):
+            return False
+    return True
 
 
 def similarity(config: ScoringConfig, fields: list[FieldResult]) -> float:
@@ -375,7 +582,15 @@ def reference_score_document(
             [compare_incidents(config, g, p, sp) for g, sp in zip(gold_items, specs, strict=True)]
             for _, p in pred_items
         ]
-        matrix = np.array([[similarity(config, fields) for fields in row] for row in compared])
+        matrix = np.array(
+            [
+                [
+                    similarity(config, fields) if pair_agrees(config, g, p) else _INCOMPATIBLE
+                    for fields, g in zip(row, gold_items, strict=True)
+                ]
+                for row, (_, p) in zip(compared, pred_items, strict=True)
+            ]
+        )
         rows, cols = linear_sum_assignment(matrix, maximize=True)
         for row, col in zip(rows, cols, strict=True):
             if matrix[row, col] < config.min_similarity:
@@ -523,11 +738,30 @@ def _getter(parts: tuple[tuple[str, bool], ...]) -> Callable[[Any], Any]:
 _ABSENT = object()
 
 
+def _gold_getter(parts: tuple[tuple[str, bool], ...]) -> Callable[[Any], Any]:
+    """get_gold_path for one path: _getter, but a list element marked optional gives {"optional": value}."""
+    if not any(is_list for _, is_list in parts[:-1]):
+        return _getter(parts)  # no element to look into: 'a', 'a.b', 'a[]'
+    if len(parts) == 2 and parts[0][1] and not parts[1][1]:
+        (a, _), (b, _) = parts
+
+        def get_list_key(node: Any) -> Any:
+            if not isinstance(node, dict):
+                return None
+            items = node.get(a)
+            if items is None:
+                return None
+            return [_optional_element(item, b, item.get(b)) if isinstance(item, dict) else None for item in items]
+
+        return get_list_key
+    return functools.partial(_walk_gold, parts=parts)
+
+
 def _reader(path: str) -> Callable[[Any], Any]:
-    """has_path and get_path in one call for a gold incident: the value, or _ABSENT where the gold leaves
+    """has_path and get_gold_path in one call for a gold incident: the value, or _ABSENT where the gold leaves
     the field out on purpose. Unrolled for the shapes fields have."""
     parts = _parse_path(path)
-    get = _getter(parts)
+    get = _gold_getter(parts)
     if len(parts) == 2 and not parts[0][1] and not parts[1][1]:
         (a, _), (b, _) = parts
 
@@ -618,6 +852,11 @@ class _Gold:
     rows: list[dict[Any, _Outcome]]
     values: list[Any]
     precisions: list[Any]
+    # joint_fields: (the dependent field's positions, the position of the date it depends on, the dependent's
+    # outcome when that date disagrees, by position)
+    joints: list[tuple[list[int], int, dict[int, _Outcome]]]
+    # key fields (key_fields) with a value: (position, field index, {predicted key: agrees})
+    checks: list[tuple[int, int, dict[Any, bool]]]
 
 
 def _similarity(outcomes: list[_Outcome]) -> float:
@@ -641,6 +880,9 @@ class _Scorer:
         self.readers = [f.read for f in self.fields]
         self.dated = [(index, f.precision, f.dated) for index, f in enumerate(self.fields) if f.precision is not None]
         self.ids: dict[Any, int] = {}
+        paths = [f.spec.path for f in self.fields]
+        self.joints = [(dependent, on) for dependent, on in joint_fields(config)]
+        self.key_indexes = [paths.index(spec.path) for spec in key_fields(config)]  # the first spec of each path
         # An unmatched prediction is compared with no gold incident: every field, gold value and precision None.
         self.nothing = [None] * len(self.fields)
         self.no_gold = self._gold(None)
@@ -668,7 +910,45 @@ class _Scorer:
             values, keys, precisions = ([items[index] for index in fields] for items in (values, keys, precisions))
         tables = self.tables if fields is None else [self.tables[index] for index in fields]
         rows = [table.setdefault(key, {}) for table, key in zip(tables, keys, strict=True)]
-        return _Gold(fields, rows, values, precisions)
+        indexes = list(range(len(self.fields))) if fields is None else fields
+        joints = []
+        for dependent, on in self.joints:
+            ons = [position for position, index in enumerate(indexes) if self.fields[index].spec.path == on]
+            positions = [
+                position for position, index in enumerate(indexes) if self.fields[index].spec.path == dependent
+            ]
+            if ons and positions:
+                demoted = {position: self._demoted(indexes[position], values[position]) for position in positions}
+                joints.append((positions, ons[0], demoted))
+        checks = []
+        if incident is not None:
+            for index in self.key_indexes:
+                if index in indexes and any(
+                    option is not None for option in alternatives(values[indexes.index(index)])
+                ):
+                    checks.append((indexes.index(index), index, {}))
+        return _Gold(fields, rows, values, precisions, joints, checks)
+
+    def _demoted(self, index: int, gold_value: Any) -> _Outcome:
+        field_ = self.fields[index]
+        counts = _demoted_counts(gold_value)
+        verdict = _verdict(counts.tp, counts.fp, counts.fn)
+        return (counts.tp, counts.fp, counts.fn, verdict, field_.spec.path, field_.slot, 0.0, field_.weight)
+
+    def _agrees(self, gold: _Gold, keys: list[Any], values: list[Any]) -> bool:
+        """pair_agrees from the pair's values: each key field's answer remembered per predicted key."""
+        for position, index, known in gold.checks:
+            key = keys[index]
+            agrees = known.get(key)
+            if agrees is None:
+                spec = self.fields[index].spec
+                value = values[index]
+                agrees = known[key] = key_agrees(
+                    spec, gold.values[position], value, gold.precisions[position], self.config
+                )
+            if not agrees:
+                return False
+        return True
 
     def _pair(self, gold: _Gold, keys: list[Any], values: list[Any]) -> list[_Outcome]:
         """The outcome of each of the gold's scored fields against a prediction (compare_incidents)."""
@@ -680,6 +960,11 @@ class _Scorer:
                 if outcome is None:
                     index = position if gold.fields is None else gold.fields[position]
                     outcomes[position] = self._outcome(gold, position, keys[position], values[index])
+        for positions, on, demoted in gold.joints:  # a precision right beside a wrong date is wrong (joint_fields)
+            if outcomes[on][1] or outcomes[on][2]:
+                for position in positions:
+                    if outcomes[position][0]:
+                        outcomes[position] = demoted[position]
         return outcomes
 
     def _outcome(self, gold: _Gold, position: int, key: Any, value: Any) -> _Outcome:
@@ -751,6 +1036,12 @@ class _Scorer:
                 [pair(g, keys, values) for g in golds] for keys, values in zip(pred_keys, pred_values, strict=True)
             ]
             matrix = [[_similarity(cell) for cell in row] for row in outcomes]
+            if self.key_indexes:
+                agrees = self._agrees
+                for row, (keys, values) in enumerate(zip(pred_keys, pred_values, strict=True)):
+                    for col, g in enumerate(golds):
+                        if g.checks and not agrees(g, keys, values):
+                            matrix[row][col] = _INCOMPATIBLE
             chosen = None if ids_decide else _clear_assignment(matrix)
             if chosen is None:
                 # Canonical order first: tied assignments are then broken the same way however the inputs
@@ -869,6 +1160,17 @@ class Score:
         total = Counts()
         for counts in self.fields.values():
             total += counts
+        return total
+
+    @property
+    def matched(self) -> Counts:
+        """Field counts over aligned pairs only: how right the incidents that were found are, apart from the
+        incidents missed or made up (the headline of a suite whose gold codes only some kinds of incident)."""
+        total = Counts()
+        for document in self.documents:
+            for pair in document.pairs:
+                for result in pair.fields:
+                    total += result.counts
         return total
 
 
