@@ -116,7 +116,7 @@ class DatePrecision(StrEnum):
 class LocationPrecision(StrEnum):
     site = "site"  # a named facility, base, building or street
     town = "town"  # a city, town or village
-    region = "region"  # a province, governorate or a part of a country ("western Iraq")
+    region = "region"  # a province, state, department or a part of a country ("the north of the country")
     country = "country"
     unknown = "unknown"
 
@@ -145,7 +145,7 @@ class TargetKind(StrEnum):
 class Weapon(Record):
     type: WeaponType = Field(description="Kind of weapon used.")
     count: int | None = Field(ge=0, le=100000, description="How many were used, if the article says; else null.")
-    text: Words | None = Field(description="The article's words for the weapon, e.g. 'Aqsa-1 ballistic missile'.")
+    text: Words | None = Field(description="The article's words for the weapon, e.g. 'a homemade mortar'.")
 
 
 class EventDate(Record):
@@ -156,7 +156,7 @@ class EventDate(Record):
         description="ISO date it ended, for incidents spanning several days; null for a single day."
     )
     precision: DatePrecision = Field(description="How precisely the article fixes the date.")
-    text: Words | None = Field(description="The article's own words for the date, e.g. 'on Wednesday (Oct 18)'.")
+    text: Words | None = Field(description="The article's own words for the date, e.g. 'last Tuesday'.")
 
     @model_validator(mode="after")
     def _consistent(self) -> EventDate:
@@ -170,13 +170,13 @@ class EventDate(Record):
 
 
 class Location(Record):
-    site: Name | None = Field(description="Named site: base, facility, building, street, e.g. 'al-Asad airbase'.")
+    site: Name | None = Field(description="Named site: base, facility, building, street, e.g. 'the central market'.")
     town: Name | None = Field(description="City, town or village.")
     region: Name | None = Field(
-        description="Province, governorate or part of the country, e.g. 'Anbar' or 'western Iraq'."
+        description="Province, state, department or part of the country, as the article names it."
     )
     country: str | None = Field(
-        pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code, e.g. 'IQ' for Iraq, 'SY' for Syria."
+        pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code of the country, e.g. 'FR' for France."
     )
     precision: LocationPrecision = Field(description="The most precise level the article gives.")
 
@@ -184,7 +184,7 @@ class Location(Record):
     @classmethod
     def _iso_country(cls, value: str | None) -> str | None:
         if value is not None and pycountry.countries.get(alpha_2=value) is None:
-            raise ValueError(f"'{value}' is not an ISO 3166-1 alpha-2 country code (Iraq is 'IQ')")
+            raise ValueError(f"'{value}' is not an ISO 3166-1 alpha-2 country code (France is 'FR')")
         return value
 
 
@@ -194,7 +194,7 @@ class Actor(Record):
 
 
 class Target(Record):
-    name: Name = Field(description="Who or what was attacked, e.g. 'U.S. forces', 'coalition troops'.")
+    name: Name = Field(description="Who or what was attacked, e.g. 'a police patrol', 'villagers'.")
     kind: TargetKind
 
 

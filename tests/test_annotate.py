@@ -69,8 +69,10 @@ def test_annotation_grounds_values_and_normalises_beside_them() -> None:
     assert annotate([incident()], published, SPEC)["anchor"]["source"] == "published"
 
 
-def run_one(fake: FakeOpenAI, require: bool) -> object:
-    settings = load_settings(base_url=fake.base_url, model="fake", require_grounding=require, max_reasks=1)
+def run_one(fake: FakeOpenAI, require: bool, salvage: bool = True) -> object:
+    settings = load_settings(
+        base_url=fake.base_url, model="fake", require_grounding=require, max_reasks=1, salvage=salvage
+    )
     extractor = make_extractor(remote_endpoint(settings), settings)
     document = Document(id="d1", text=TEXT, origin="test")
     return asyncio.run(extract_one(extractor, build_request(document, extractor.prompt)))
@@ -89,10 +91,16 @@ def test_require_grounding_reasks_an_invented_key_value_and_keeps_the_correction
 def test_require_grounding_reports_the_document_invalid_when_reasks_run_out() -> None:
     invented = answer(claimed="Kataib Hezbollah")
     with FakeOpenAI(script=["invalid", "invalid"], invalid_answer=invented) as fake:
-        result = run_one(fake, require=True)
+        result = run_one(fake, require=True, salvage=False)
     assert result.status == "invalid" and result.attempts == 2
     assert "incidents[0].perpetrators[0].name: 'Kataib Hezbollah' is not in the article" in result.error
     assert "incidents[0].claimed_by[0]" in result.error
+
+    with FakeOpenAI(script=["invalid", "invalid"], invalid_answer=invented) as fake:  # salvage drops the invented
+        salvaged = run_one(fake, require=True)
+    assert salvaged.status == "ok" and salvaged.data["incidents"][0]["claimed_by"] == []
+    assert "Kataib Hezbollah" not in json.dumps(salvaged.data)
+    assert "'Kataib Hezbollah' is not in the article" in salvaged.salvaged["error"]
 
     with FakeOpenAI(script=["invalid"], invalid_answer=invented) as fake:  # off by default: kept, and flagged
         assert run_one(fake, require=False).status == "ok"

@@ -42,9 +42,10 @@ def _muc4_path(stem: str) -> Path:
     return next(path for path in MUC4_DOCS if path.stem == stem)
 
 
-def _muc4_result(path: Path, replay_settings: Settings) -> tuple[ExtractionResult, str]:
+def _muc4_result(path: Path, replay_settings: Settings, salvage: bool = True) -> tuple[ExtractionResult, str]:
     # muc4_v2: the prompt with worked examples, measured against the suite's muc4_v1 in the README.
-    settings = replay_settings.model_copy(update={"schema_name": load_suite("muc4").schema, "prompt_name": "muc4_v2"})
+    update = {"schema_name": load_suite("muc4").schema, "prompt_name": "muc4_v2", "salvage": salvage}
+    settings = replay_settings.model_copy(update=update)
     extractor = make_extractor(remote_endpoint(settings), settings)
     (document,) = iter_inputs([path])
     request = build_request(document, extractor.prompt)
@@ -61,12 +62,22 @@ def test_recorded_muc4_answer_for_a_text_without_incident_is_empty(replay_settin
 def test_recorded_muc4_filler_not_in_the_text_is_reasked_then_refused(replay_settings: Settings) -> None:
     """A training document the model gets mostly right, but it "corrects" the text's misspelling "divison"
     in a filler and keeps doing so when re-asked: the document ends invalid, the reason named, rather
-    than a filler the text does not contain being stored."""
-    result, text = _muc4_result(_muc4_path("DEV-MUC3-0012"), replay_settings)
+    than a filler the text does not contain being stored. With salvage (the default) the rest of the answer is
+    kept and the line says which filler went and why."""
+    result, text = _muc4_result(_muc4_path("DEV-MUC3-0012"), replay_settings, salvage=False)
     assert result.status == "invalid" and result.reasks == replay_settings.max_reasks
     assert "do not occur in the article" in (result.error or "") and "division general" in (result.error or "")
     assert "divison general" in text and "division general" not in text
     assert '"incident_type"' in (result.last_output or "")  # kept for diagnosis
+
+    salvaged, _ = _muc4_result(_muc4_path("DEV-MUC3-0012"), replay_settings)
+    assert salvaged.status == "ok" and salvaged.reasks == replay_settings.max_reasks
+    assert salvaged.salvaged is not None and "division general" in salvaged.salvaged["error"]
+    removed = [item["value"] for item in salvaged.salvaged["removed"]]
+    assert any("division general" in str(value) for value in removed)
+    roles = ("PerpInd", "PerpOrg", "Target", "Victim", "Weapon")
+    fillers = [f for t in salvaged.data["templates"] for role in roles for f in t[role]]
+    assert fillers and not any("division general" in filler for filler in fillers)
 
 
 def test_cli_batch_over_seeds_replays_and_resumes(replay_settings: Settings, tmp_path: Path) -> None:
@@ -89,7 +100,7 @@ def test_cli_batch_over_seeds_replays_and_resumes(replay_settings: Settings, tmp
     assert "Extraction summary" in result.output
     manifest = json.loads(output.with_name("seeds.manifest.json").read_text())
     assert manifest["status"] == "complete"
-    assert manifest["prompt"]["name"] == "incident_v1" and len(manifest["prompt"]["sha256"]) == 64
+    assert manifest["prompt"]["name"] == "incident_v3" and len(manifest["prompt"]["sha256"]) == 64
     assert manifest["schema"]["name"] == "incident_v1" and len(manifest["schema"]["sha256"]) == 64
     assert manifest["counts"]["documents"] == len(SEEDS)
 

@@ -156,3 +156,19 @@ def test_muc4_baseline_is_its_stored_run_rescored(tmp_path: Path) -> None:
     assert outcome.report["run"]["statuses"]["ok"] + outcome.report["run"]["statuses"]["invalid"] == 200
     assert outcome.comparison.passed, outcome.comparison.failures
     assert "GTT template metric" in outcome.report_md.read_text()
+
+
+def test_reports_carry_field_scores_over_matched_incidents(tmp_path: Path) -> None:
+    """fields.matched: how right the found incidents are, apart from incidents missed (muc4-incidents' headline)."""
+    suite_dir = make_suite(tmp_path)
+    worse = _gold_as_run(suite_dir, tmp_path / "worse.jsonl", drop_last=True)
+    report = evaluate_suite(load_suite(suite_dir), run=worse, out_dir=tmp_path / "out").report
+    assert report["metrics"]["fields.matched.f1"] == 1.0 > report["metrics"]["fields.micro.f1"]
+    assert report["fields"]["matched"]["fn"] == 0 < report["fields"]["micro"]["fn"]
+    assert "fields (matched incidents)" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_an_optional_list_element_reads_as_its_first_alias() -> None:
+    from llm_extract.evaluate import gold_reading
+
+    assert gold_reading([{"optional": ["the farm", "farm"]}, ["a bus"]]) == ["the farm", "a bus"]

@@ -138,3 +138,17 @@ def test_plain_and_prompt_together_are_refused(tmp_path: Path) -> None:
     suite_dir = _with_reference(make_suite(tmp_path))
     result = CliRunner().invoke(app, ["eval", str(suite_dir), "--plain", "--prompt", "incident_v1"])
     assert result.exit_code != 0 and "not both" in result.output
+
+
+def test_a_reference_covering_part_of_the_run_is_compared_on_the_shared_documents(tmp_path: Path) -> None:
+    suite_dir = _with_reference(make_suite(tmp_path))
+    reference = _gold_as_run(suite_dir, suite_dir / "reference_run.jsonl")
+    reference.write_text(reference.read_text().splitlines()[0] + "\n")  # the reference covers one of two
+    worse = _gold_as_run(suite_dir, tmp_path / "worse.jsonl", drop_last=True)
+    outcome = evaluate_suite(load_suite(suite_dir), run=worse, out_dir=tmp_path / "out")
+    section = outcome.report["reference"]
+    assert section["documents_scored"] == 1 and len(section["missing"]) == 1
+    same = section["run_on_same_documents"]
+    assert same["incidents"]["tp"] + same["incidents"]["fn"] == section["incidents"]["tp"]  # one document's gold
+    assert same["incidents"]["fn"] == 1 and section["incidents"]["fn"] == 0
+    assert "the run's columns here are its scores on the shared ones alone" in outcome.report_md.read_text()

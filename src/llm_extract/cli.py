@@ -459,22 +459,24 @@ def _metrics_table(report: dict[str, Any]) -> Table:
     for column in ("", "precision", "recall", "F1", "TP", "FP", "FN", *(("plain F1", "Δ F1") if reference else ())):
         table.add_column(column, justify="left" if not column else "right")
     rows = [("incidents", "incidents", report["incidents"]), ("fields (micro)", "micro", report["fields"]["micro"])]
+    if "matched" in report["fields"]:
+        rows.append(("fields (matched)", "matched", report["fields"]["matched"]))
     rows += [(f"  {shown(path)}", path, counts) for path, counts in report["fields"]["by_field"].items()]
     for name, key, c in rows:
         if c["tp"] + c["fp"] + c["fn"]:
             table.add_row(name, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}",
-                          str(c["tp"]), str(c["fp"]), str(c["fn"]), *_beside(c, reference, key))  # fmt: skip
+                          str(c["tp"]), str(c["fp"]), str(c["fn"]), *_beside(reference, key))  # fmt: skip
     return table
 
 
-def _beside(counts: dict[str, Any], reference: dict[str, dict[str, Any]] | None, key: str) -> tuple[str, ...]:
-    """The plain reference's F1 for the same row, and how far this run is above it."""
+def _beside(reference: tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] | None, key: str) -> tuple[str, ...]:
+    """The plain reference's F1 for the same row, and how far this run is above it on the same documents."""
     if reference is None:
         return ()
-    plain = reference.get(key)
-    if plain is None:
+    plain, ours = reference[0].get(key), reference[1].get(key)
+    if plain is None or ours is None:
         return ("–", "")
-    delta = counts["f1"] - plain["f1"]
+    delta = ours["f1"] - plain["f1"]
     colour = "green" if delta > 0.005 else "red" if delta < -0.005 else "default"
     return (f"{plain['f1']:.3f}", f"[{colour}]{delta:+.3f}[/]")
 
@@ -485,9 +487,14 @@ def _reference_caption(report: dict[str, Any]) -> str | None:
         return None
     if "skipped" in section:
         return shown(f"plain reference: {section['skipped']}")
-    missing = f"; {len(section['missing'])} documents of this run are not in it" if section["missing"] else ""
+    part = ""
+    if "run_on_same_documents" in section:
+        ours = section["run_on_same_documents"]["metrics"]
+        headline = "gtt.micro.f1" if "gtt.micro.f1" in ours else "fields.micro.f1"
+        part = (f"; Δ on those documents only ({len(section['missing'])} of this run's are not in it; this run's "
+                f"{headline} there: {ours.get(headline, 0):.3f})")  # fmt: skip
     return shown(f"plain = the suite's reference run ({section['prompt']}, {section['documents_scored']} "
-                 f"documents){missing}")  # fmt: skip
+                 f"documents){part}")  # fmt: skip
 
 
 def _gtt_table(report: dict[str, Any]) -> Table:
@@ -501,7 +508,7 @@ def _gtt_table(report: dict[str, Any]) -> Table:
     for name, key, c in [("micro", "micro", scores["micro"]), *((f"  {s}", s, c) for s, c in scores["slots"].items())]:
         table.add_row(name, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}",
                       f"{c['p_num']}/{c['p_den']}", f"{c['r_num']}/{c['r_den']}",
-                      *_beside(c, reference, key))  # fmt: skip
+                      *_beside(reference, key))  # fmt: skip
     return table
 
 

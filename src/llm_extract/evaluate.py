@@ -105,10 +105,14 @@ def _document_report(document: DocumentScore, status: str | None) -> dict[str, A
     }
 
 
-def metrics_of(incidents: Counts, micro: Counts, by_field: dict[str, Counts]) -> dict[str, float]:
-    """The flat metric names a baseline compares and a gate can track."""
+def metrics_of(
+    incidents: Counts, micro: Counts, by_field: dict[str, Counts], matched: Counts | None = None
+) -> dict[str, float]:
+    """The flat metric names a baseline compares and a gate can track. `matched`: the field counts over aligned
+    pairs only (fields.matched.*), the headline of a suite whose gold codes only some kinds of incident."""
     metrics: dict[str, float] = {}
-    for prefix, counts in (("incidents", incidents), ("fields.micro", micro)):
+    parts = [("incidents", incidents), ("fields.micro", micro), *((("fields.matched", matched),) if matched else ())]
+    for prefix, counts in parts:
         for name in ("precision", "recall", "f1"):
             metrics[f"{prefix}.{name}"] = round(getattr(counts, name), 4)
     for path, counts in by_field.items():
@@ -148,6 +152,8 @@ def gold_reading(value: Any) -> Any:
     labeller codes first, null included), the low end of a number range; list fields item by item."""
     if _is_range(value):
         return value["range"][0]
+    if isinstance(value, dict) and set(value) == {"optional"}:  # an optional list element: its reading
+        return gold_reading(value["optional"])
     if isinstance(value, dict):
         return {key: gold_reading(item) for key, item in value.items() if key not in {"id", "optional"}}
     if not isinstance(value, list):
@@ -261,11 +267,15 @@ def evaluate_run(
         "created_at": now_iso(),
         "run": run_section,
         "documents_scored": len(result.documents),
-        "metrics": metrics_of(result.incidents, result.micro, result.fields)
+        "metrics": metrics_of(result.incidents, result.micro, result.fields, result.matched)
         | grounding_metrics(run_section)
         | fusion_metrics(fusion),
         "incidents": result.incidents.as_dict(),
-        "fields": {"micro": result.micro.as_dict(), "by_field": {p: c.as_dict() for p, c in result.fields.items()}},
+        "fields": {
+            "micro": result.micro.as_dict(),
+            "matched": result.matched.as_dict(),
+            "by_field": {p: c.as_dict() for p, c in result.fields.items()},
+        },
         "documents": [_document_report(d, run.statuses.get(d.doc_id)) for d in result.documents],
     }
     if fusion is not None:
@@ -352,14 +362,21 @@ def reference_section(
                            "--update-reference`"}  # fmt: skip
     covered = covered_documents(report)
     scored = evaluate_run(suite, path, list_field, scope, gold_path, shape, only=covered)
+    both = covered_documents(scored)
     section: dict[str, Any] = {
         "path": str(path),
         "prompt": (scored["run"].get("prompt") or {}).get("name"),
         "statuses": scored["run"]["statuses"],
-        "documents_scored": scored["documents_scored"],
-        "missing": sorted(covered - covered_documents(scored)),  # covered by the run, not by the reference
+        "documents_scored": len(both),
+        "missing": sorted(covered - both),  # covered by the run, not by the reference
         "metrics": scored["metrics"],
     }
+    if both != covered:  # the reference covers part of the run: both are compared on the part they share
+        scored = evaluate_run(suite, path, list_field, scope, gold_path, shape, only=both)
+        section["metrics"] = scored["metrics"]
+        same = evaluate_run(suite, Path(report["run"]["path"]), list_field, scope, gold_path, shape, only=both)
+        section["run_on_same_documents"] = {key: same[key] for key in ("metrics", "incidents", "fields", "gtt")
+                                            if key in same}  # fmt: skip
     for key in ("incidents", "fields", "gtt"):
         if key in scored:
             section[key] = scored[key]

@@ -28,6 +28,8 @@ def headline_table(report: Report) -> list[str]:
     lines = ["| metric | precision | recall | F1 | TP | FP | FN |", "|---|---|---|---|---|---|---|"]
     lines.append(_counts_row("incidents", report["incidents"]))
     lines.append(_counts_row("fields (micro)", report["fields"]["micro"]))
+    if "matched" in report["fields"]:
+        lines.append(_counts_row("fields (matched incidents)", report["fields"]["matched"]))
     return lines
 
 
@@ -143,15 +145,18 @@ def _score_rows(scores: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Row name -> counts, for a report or its reference section (either profile), in display order."""
     if "gtt" in scores:
         return {"micro": scores["gtt"]["micro"], **scores["gtt"]["slots"]}
-    return {"incidents": scores["incidents"], "micro": scores["fields"]["micro"], **scores["fields"]["by_field"]}
+    fields = scores["fields"]
+    matched = {"matched": fields["matched"]} if "matched" in fields else {}
+    return {"incidents": scores["incidents"], "micro": fields["micro"], **matched, **fields["by_field"]}
 
 
-def plain_scores(report: Report) -> dict[str, dict[str, Any]] | None:
-    """The plain reference's counts by row (incidents, micro, each field or slot); None without a scored one."""
+def plain_scores(report: Report) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] | None:
+    """The plain reference's counts by row (incidents, micro, each field or slot), and the run's own on the same
+    documents (all of the run's, unless the reference covers only part); None without a scored reference."""
     section = report.get("reference")
     if not section or "skipped" in section:
         return None
-    return _score_rows(section)
+    return _score_rows(section), _score_rows(section.get("run_on_same_documents") or report)
 
 
 def reference_markdown(report: Report) -> list[str]:
@@ -163,17 +168,22 @@ def reference_markdown(report: Report) -> list[str]:
     if "skipped" in section:
         return [*lines, f"Not scored: {section['skipped']}.", ""]
     missing = section["missing"]
+    partial = (
+        f" It does not cover {len(missing)} of this run's documents ({', '.join(missing[:10])}"
+        f"{', ...' if len(missing) > 10 else ''}): the run's columns here are its scores on the shared ones alone."
+        if missing
+        else ""
+    )
     lines += [
         f"The plain reference is the suite's stored run of prompt `{section['prompt']}` (the schema filled by a plain "
         f"instructor call: one-paragraph prompt, no plan, no checks, no re-asks), `{section['path']}`, scored on the "
-        f"same {section['documents_scored']} documents; its statuses: {section['statuses']}."
-        + (f" {len(missing)} documents of this run are not in it: {', '.join(missing[:10])}." if missing else ""),
+        f"same {section['documents_scored']} documents; its statuses: {section['statuses']}.{partial}",
         "",
         "| row | P | R | F1 | plain P | plain R | plain F1 | Δ F1 |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    plain = _score_rows(section)
-    for name, c in _score_rows(report).items():
+    plain, ours = plain_scores(report) or ({}, {})
+    for name, c in ours.items():
         p = plain.get(name)
         if not (c.get("tp", 0) + c.get("fp", 0) + c.get("fn", 0)) and "p_den" not in c:
             continue
