@@ -45,9 +45,7 @@ def test_an_invented_filler_is_reasked_and_the_corrected_answer_kept() -> None:
     with FakeOpenAI(script=["invalid", "ok"], invalid_answer=invented, answer=corrected) as fake:
         settings = load_settings(base_url=fake.base_url, model="fake", schema_name="muc4_v1", prompt_name="muc4_v1")
         extractor = make_extractor(remote_endpoint(settings), settings)
-        result = asyncio.run(
-            extract_one(extractor, build_request(document, extractor.prompt))
-        )
+        result = asyncio.run(extract_one(extractor, build_request(document, extractor.prompt)))
     assert result.status == "ok" and result.reasks == 1
     assert result.data == answer(PerpOrg=["fmln"])
     reask = fake.requests[1]["messages"][-1]["content"]

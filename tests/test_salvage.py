@@ -139,3 +139,13 @@ def test_an_answer_left_with_none_of_its_records_stays_invalid() -> None:
     """Salvaging every record away would store "ok, no incident": a claim the model never made."""
     assert _incidents({"attacks": [], "incidents": [_incident(role="protagonist")]}) is None
     assert _incidents({"attacks": [], "incidents": []}) is not None  # a valid "none" stays one
+
+
+def test_an_answer_cut_off_keeps_its_complete_records() -> None:
+    whole = json.dumps({"templates": [_template(Target=["santo tomas farm"]), _template(Weapon=["rifles"])]})
+    kept = salvage(whole[: whole.index('"rifles"') + 4], MUC4.response_model, MUC4, {"source_text": TEXT}, TEXT)
+    assert kept is not None
+    templates = kept.parsed.model_dump(mode="json")["templates"]
+    assert templates[0]["Target"] == ["santo tomas farm"]
+    assert all(filler in TEXT.lower() for t in templates for role in ("Target", "Weapon") for filler in t[role])
+    assert kept.removed[0].reason.startswith("the answer was cut off")

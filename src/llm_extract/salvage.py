@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import from_json
 
 from llm_extract.annotate import ground_records
 from llm_extract.grounding import Span
@@ -101,6 +102,7 @@ class _Salvager:
     ) -> None:
         self.model, self.spec, self.context, self.text, self.data = model, spec, context, text, data
         self.removed: list[Removed] = []
+        self.cut = False  # the answer was cut off: an empty list after the cut says nothing
         records = data.get(spec.list_field)
         self.records_given = len(records) if isinstance(records, list) else 0
         self.failed_at: set[Loc] = set()  # locations already emptied once: a second failure takes the parent
@@ -187,8 +189,9 @@ class _Salvager:
                 continue
             rejected = extra_check(parsed.model_dump(mode="json")) if extra_check else []
             if not rejected:
-                # An answer that had records and kept none is no answer: "ok, no incident" would be a claim.
-                had, kept = self.records_given, getattr(parsed, self.spec.list_field, None)
+                # An answer that had records (or was cut off) and kept none is no answer: "ok, no incident" would
+                # be a claim the model never made.
+                had, kept = self.records_given or self.cut, getattr(parsed, self.spec.list_field, None)
                 return Salvaged(parsed, tuple(self.removed)) if kept or not had else None
             for path in sorted(rejected, key=loc_of, reverse=True):
                 self.take(_existing(self.data, loc_of(path)), "not in the text (a key value)")
@@ -206,10 +209,18 @@ def salvage(
     """The valid part of a rejected answer, validated by `model` with `context`; None when the answer is not a JSON
     object, nothing valid is left of its shape, or none of the records it gave is left. `extra_check` names further
     paths to remove (key values not in the text, when grounding is required)."""
+    cut = False
     try:
         data = json.loads(answer or "")
     except json.JSONDecodeError:
-        return None
+        try:  # an answer cut off at max_tokens: what came before the cut (pydantic's partial JSON parser)
+            data, cut = from_json(answer or "", allow_partial=True), True
+        except ValueError:
+            return None
     if not isinstance(data, dict):
         return None
-    return _Salvager(model, spec, context, text, data).run(extra_check)
+    salvager = _Salvager(model, spec, context, text, data)
+    if cut:
+        salvager.cut = True
+        salvager.removed.append(Removed("", None, "the answer was cut off: only what came before the cut is kept"))
+    return salvager.run(extra_check)

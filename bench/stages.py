@@ -1,0 +1,95 @@
+"""What each post-answer stage does to a stored run's scores, on the model's own answers: no model is called.
+
+Salvage, resolution and the removal of repeated records act on answers the model already gave (salvage on the last
+rejected answer a line keeps; the others on the records), so applying them to a run stored before they existed
+gives what a fresh run makes of the same answers. The stored run must be one made without them.
+
+Prints JSON (and writes it with --out). Rerun with:
+  .venv/bin/python bench/stages.py --suite muc4 --run evals/muc4/baseline_run.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from llm_extract.api import evaluate_suite
+from llm_extract.documents import iter_inputs
+from llm_extract.extract import VALIDATION_CONTEXT_KEY
+from llm_extract.resolve import resolve_records
+from llm_extract.salvage import salvage
+from llm_extract.schema_loader import SchemaSpec, load_schema
+from llm_extract.suite import Suite, load_suite
+
+Line = dict[str, Any]
+
+
+def salvaged(lines: list[Line], spec: SchemaSpec, texts: dict[str, str]) -> list[Line]:
+    out = []
+    for line in map(copy.deepcopy, lines):
+        if line["status"] == "invalid" and line.get("last_output"):
+            text = texts[line["doc_id"]]
+            kept = salvage(line["last_output"], spec.response_model, spec, {VALIDATION_CONTEXT_KEY: text}, text)
+            if kept is not None:
+                line["status"] = "ok"
+                line[spec.list_field] = kept.parsed.model_dump(mode="json")[spec.list_field]
+        out.append(line)
+    return out
+
+
+def resolved(lines: list[Line], spec: SchemaSpec, texts: dict[str, str]) -> list[Line]:
+    out = []
+    for line in map(copy.deepcopy, lines):
+        if line["status"] == "ok":
+            resolve_records(line.get(spec.list_field) or [], texts[line["doc_id"]], spec)
+        out.append(line)
+    return out
+
+
+def deduplicated(lines: list[Line], spec: SchemaSpec, _texts: dict[str, str]) -> list[Line]:
+    out = []
+    for line in map(copy.deepcopy, lines):
+        if line["status"] == "ok":
+            line[spec.list_field] = spec.deduplicate(line.get(spec.list_field) or [])[0]
+        out.append(line)
+    return out
+
+
+def scores(suite: Suite, lines: list[Line], folder: Path, name: str) -> dict[str, Any]:
+    path = folder / f"{name}.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    report = evaluate_suite(suite, run=path, out_dir=folder / name).report
+    statuses = {status: sum(1 for line in lines if line["status"] == status) for status in ("ok", "invalid", "error")}
+    return {"statuses": statuses, "metrics": report["metrics"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--suite", default="muc4")
+    parser.add_argument("--run", type=Path, default=Path("evals/muc4/baseline_run.jsonl"))
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    suite = load_suite(args.suite)
+    spec = load_schema(suite.schema)
+    texts = {document.id: document.text for document in iter_inputs([suite.documents]) if hasattr(document, "text")}
+    lines = [json.loads(line) for line in args.run.read_text().splitlines() if line.strip()]
+    results: dict[str, Any] = {"suite": suite.name, "run": str(args.run), "stages": {}}
+    with tempfile.TemporaryDirectory() as folder:
+        steps = [("stored", lines)]
+        steps.append(("+ salvage", salvaged(steps[-1][1], spec, texts)))
+        steps.append(("+ resolution", resolved(steps[-1][1], spec, texts)))
+        steps.append(("+ repeats dropped", deduplicated(steps[-1][1], spec, texts)))
+        for number, (name, stage_lines) in enumerate(steps):
+            results["stages"][name] = scores(suite, stage_lines, Path(folder), f"stage{number}")
+    text = json.dumps(results, indent=2)
+    if args.out:
+        args.out.write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
