@@ -100,7 +100,7 @@ def test_cli_batch_over_seeds_replays_and_resumes(replay_settings: Settings, tmp
     assert "Extraction summary" in result.output
     manifest = json.loads(output.with_name("seeds.manifest.json").read_text())
     assert manifest["status"] == "complete"
-    assert manifest["prompt"]["name"] == "incident_v3" and len(manifest["prompt"]["sha256"]) == 64
+    assert manifest["prompt"]["name"] == "incident_v4" and len(manifest["prompt"]["sha256"]) == 64
     assert manifest["schema"]["name"] == "incident_v1" and len(manifest["schema"]["sha256"]) == 64
     assert manifest["counts"]["documents"] == len(SEEDS)
 

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
 
     # What to extract.
     schema_name: str = Field("incident_v1", description="Schema name in schemas/, or a path to a .py file")
-    prompt_name: str = Field("incident_v3", description="Prompt name in prompts/, or a path to a .toml file")
+    prompt_name: str = Field("incident_v4", description="Prompt name in prompts/, or a path to a .toml file")
 
     # Sampling.
     temperature: float = Field(0.0, ge=0.0, le=2.0)
