@@ -4,8 +4,8 @@ Salvage, resolution and the removal of repeated records act on answers the model
 rejected answer a line keeps; the others on the records), so applying them to a run stored before they existed
 gives what a fresh run makes of the same answers. The stored run must be one made without them.
 
-Prints JSON (and writes it with --out). Rerun with:
-  .venv/bin/python bench/stages.py --suite muc4 --run evals/muc4/baseline_run.jsonl
+Prints JSON (and writes it with --out; --final writes the run with every stage applied). Rerun with:
+  .venv/bin/python bench/stages.py --suite muc4 --run evals/muc4/baseline_run.jsonl --final /tmp/stages.jsonl
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--suite", default="muc4")
     parser.add_argument("--run", type=Path, default=Path("evals/muc4/baseline_run.jsonl"))
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--final", type=Path, help="also write the run with every stage applied (JSONL), to score")
     args = parser.parse_args()
     suite = load_suite(args.suite)
     spec = load_schema(suite.schema)
@@ -85,6 +86,8 @@ def main() -> None:
         steps.append(("+ repeats dropped", deduplicated(steps[-1][1], spec, texts)))
         for number, (name, stage_lines) in enumerate(steps):
             results["stages"][name] = scores(suite, stage_lines, Path(folder), f"stage{number}")
+    if args.final:
+        args.final.write_text("".join(json.dumps(line) + "\n" for line in steps[-1][1]))
     text = json.dumps(results, indent=2)
     if args.out:
         args.out.write_text(text + "\n")

@@ -152,3 +152,13 @@ def test_a_reference_covering_part_of_the_run_is_compared_on_the_shared_document
     assert same["incidents"]["tp"] + same["incidents"]["fn"] == section["incidents"]["tp"]  # one document's gold
     assert same["incidents"]["fn"] == 1 and section["incidents"]["fn"] == 0
     assert "the run's columns here are its scores on the shared ones alone" in outcome.report_md.read_text()
+
+
+def test_a_reference_sharing_no_document_with_the_run_is_not_shown_as_zeros(tmp_path: Path) -> None:
+    suite_dir = _with_reference(make_suite(tmp_path))
+    reference = _gold_as_run(suite_dir, suite_dir / "reference_run.jsonl")
+    reference.write_text(reference.read_text().splitlines()[0] + "\n")
+    run = _gold_as_run(suite_dir, tmp_path / "other.jsonl")
+    run.write_text(run.read_text().splitlines()[1] + "\n")  # the other document only
+    outcome = evaluate_suite(load_suite(suite_dir), run=run, out_dir=tmp_path / "out")
+    assert "covers none of this run's documents" in outcome.report["reference"]["skipped"]

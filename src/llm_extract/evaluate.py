@@ -363,6 +363,8 @@ def reference_section(
     covered = covered_documents(report)
     scored = evaluate_run(suite, path, list_field, scope, gold_path, shape, only=covered)
     both = covered_documents(scored)
+    if not both:
+        return {"skipped": f"the reference run {path} covers none of this run's documents"}
     section: dict[str, Any] = {
         "path": str(path),
         "prompt": (scored["run"].get("prompt") or {}).get("name"),
