@@ -14,6 +14,7 @@ import argparse
 import copy
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,22 +42,23 @@ def salvaged(lines: list[Line], spec: SchemaSpec, texts: dict[str, str]) -> list
     return out
 
 
-def resolved(lines: list[Line], spec: SchemaSpec, texts: dict[str, str]) -> list[Line]:
-    out = []
-    for line in map(copy.deepcopy, lines):
+def _each_ok(lines: list[Line], change: Callable[[Line], None]) -> list[Line]:
+    out = [copy.deepcopy(line) for line in lines]
+    for line in out:
         if line["status"] == "ok":
-            resolve_records(line.get(spec.list_field) or [], texts[line["doc_id"]], spec)
-        out.append(line)
+            change(line)
     return out
+
+
+def resolved(lines: list[Line], spec: SchemaSpec, texts: dict[str, str]) -> list[Line]:
+    return _each_ok(lines, lambda line: resolve_records(line.get(spec.list_field) or [], texts[line["doc_id"]], spec))
 
 
 def deduplicated(lines: list[Line], spec: SchemaSpec, _texts: dict[str, str]) -> list[Line]:
-    out = []
-    for line in map(copy.deepcopy, lines):
-        if line["status"] == "ok":
-            line[spec.list_field] = spec.deduplicate(line.get(spec.list_field) or [])[0]
-        out.append(line)
-    return out
+    def drop_repeats(line: Line) -> None:
+        line[spec.list_field] = spec.deduplicate(line.get(spec.list_field) or [])[0]
+
+    return _each_ok(lines, drop_repeats)
 
 
 def scores(suite: Suite, lines: list[Line], folder: Path, name: str) -> dict[str, Any]:

@@ -331,18 +331,17 @@ def eval_command(
     for failure in outcome.comparison.failures:
         console.print(f"[red]gate:[/] {shown(failure)}")
     console.print(f"report: {shown(outcome.report_md)} and {shown(outcome.report_json)}", soft_wrap=True)
-    if update_reference:
-        try:
-            stored = api.store_reference(outcome, loaded)
-        except LLMExtractError as exc:
-            raise _fail(exc) from None
-        console.print(f"reference run updated: {shown(stored)}", soft_wrap=True)
-    if update_baseline:
-        try:
-            stored = api.store_baseline(outcome, loaded)
-        except LLMExtractError as exc:
-            raise _fail(exc) from None
-        console.print(f"baseline updated: {shown(stored)}", soft_wrap=True)
+    stores = [
+        (update_reference, api.store_reference, "reference run"),
+        (update_baseline, api.store_baseline, "baseline"),
+    ]
+    for asked, store, what in stores:
+        if asked:
+            try:
+                stored = store(outcome, loaded)
+            except LLMExtractError as exc:
+                raise _fail(exc) from None
+            console.print(f"{what} updated: {shown(stored)}", soft_wrap=True)
     if not outcome.comparison.passed:
         raise typer.Exit(1)
 
