@@ -211,3 +211,22 @@ def test_encoded_azure_cookie_and_escaped_forms_are_scrubbed() -> None:
     for leaked in ("AZFUNC1", "ENC2", "ESC3", "SAS4", "COOKIE5"):
         assert leaked not in scrubbed, leaked
     assert "Error code: 500" in scrubbed
+
+
+def test_values_salvage_removes_are_stored_without_an_echoed_key(tmp_path: Path) -> None:
+    """Salvage keeps what it removed on the line: a key the server echoed into the answer is masked there too."""
+    from tests.test_salvage import _template
+
+    echoed = _template(Target=["the farm"], Victim=[f"Authorization: Bearer {KEY}"])
+    answer = json.dumps({"templates": [echoed, _template(Target=["the farm"], Weapon=["rifles"])]})
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "farm.txt").write_text("Gunmen with rifles attacked the farm on Wednesday.")
+    output = tmp_path / "out.jsonl"
+    with FakeOpenAI(answer=answer, invalid_answer=answer, script=["invalid"] * 3) as fake:
+        settings = load_settings(base_url=fake.base_url, model="fake", api_key=KEY, schema_name="muc4_v1",
+                                 prompt_name="muc4_v3", cache_dir=tmp_path / "cache")  # fmt: skip
+        extract_batch([folder], output, settings)
+    line = json.loads(output.read_text())
+    assert line["status"] == "ok" and line["salvaged"]["removed"], line
+    assert _leaks(output.read_text()) == []

@@ -383,7 +383,9 @@ class Extractor:
                        key_values if self.require_grounding else None)  # fmt: skip
         if kept is None:
             return result
-        result.salvaged = {"error": result.error, "removed": [item.as_dict() for item in kept.removed]}
+        # What was removed is the model's own text: scrubbed like last_output (a server may echo the key into it).
+        salvaged = json.dumps({"error": result.error, "removed": [item.as_dict() for item in kept.removed]})
+        result.salvaged = json.loads(scrub_optional(salvaged, self._secrets()) or "{}")
         self._accept(self.records(kept.parsed, request), result, text)
         return result
 
