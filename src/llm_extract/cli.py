@@ -450,21 +450,34 @@ def _events_table(events: list[dict[str, Any]], total: int) -> Table:
 
 
 def _metrics_table(report: dict[str, Any]) -> Table:
-    if report.get("profile") == "gtt":
-        return _gtt_table(report)
-    title = f"suite {report['suite']} (scope {report['scope']}, {report['documents_scored']} documents)"
+    """Each row's P, R and F1, then its counts, or (with a plain reference) the plain call's F1 and the difference:
+    the counts are in report.md, and the two together would not fit 80 columns."""
     reference = plain_scores(report)
+    if report.get("profile") == "gtt":
+        title = f"suite {report['suite']}: GTT metric, {report['documents_scored']} documents"
+        scores = report["gtt"]
+        rows = [("micro", "micro", scores["micro"]), *((f"  {s}", s, c) for s, c in scores["slots"].items())]
+        counts = ("right/pred", "found/gold")
+
+        def counted(c: dict[str, Any]) -> tuple[str, ...]:
+            return (f"{c['p_num']}/{c['p_den']}", f"{c['r_num']}/{c['r_den']}")
+    else:
+        title = f"suite {report['suite']} (scope {report['scope']}, {report['documents_scored']} documents)"
+        fields = report["fields"]
+        rows = [("incidents", "incidents", report["incidents"]), ("fields (micro)", "micro", fields["micro"])]
+        rows += [("fields (matched)", "matched", fields["matched"])] if "matched" in fields else []
+        rows += [(f"  {shown(path)}", path, c) for path, c in fields["by_field"].items() if c["tp"] + c["fp"] + c["fn"]]
+        counts = ("TP", "FP", "FN")
+
+        def counted(c: dict[str, Any]) -> tuple[str, ...]:
+            return (str(c["tp"]), str(c["fp"]), str(c["fn"]))
+
     table = Table(title=shown(title), caption=_reference_caption(report))
-    for column in ("", "precision", "recall", "F1", "TP", "FP", "FN", *(("plain F1", "Δ F1") if reference else ())):
-        table.add_column(column, justify="left" if not column else "right")
-    rows = [("incidents", "incidents", report["incidents"]), ("fields (micro)", "micro", report["fields"]["micro"])]
-    if "matched" in report["fields"]:
-        rows.append(("fields (matched)", "matched", report["fields"]["matched"]))
-    rows += [(f"  {shown(path)}", path, counts) for path, counts in report["fields"]["by_field"].items()]
+    for column in ("", "P", "R", "F1", *(("plain F1", "Δ F1") if reference else counts)):
+        table.add_column(column, justify="right" if column else "left", no_wrap=bool(column))
     for name, key, c in rows:
-        if c["tp"] + c["fp"] + c["fn"]:
-            table.add_row(name, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}",
-                          str(c["tp"]), str(c["fp"]), str(c["fn"]), *_beside(reference, key))  # fmt: skip
+        scores_of_row = (f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}")
+        table.add_row(name, *scores_of_row, *(_beside(reference, key) if reference else counted(c)))
     return table
 
 
@@ -494,21 +507,6 @@ def _reference_caption(report: dict[str, Any]) -> str | None:
                 f"{headline} there: {ours.get(headline, 0):.3f})")  # fmt: skip
     return shown(f"plain = the suite's reference run ({section['prompt']}, {section['documents_scored']} "
                  f"documents){part}")  # fmt: skip
-
-
-def _gtt_table(report: dict[str, Any]) -> Table:
-    title = f"suite {report['suite']}: GTT metric, {report['documents_scored']} documents"
-    reference = plain_scores(report)
-    table = Table(title=shown(title), caption=_reference_caption(report))
-    columns = ("", "precision", "recall", "F1", "correct/predicted", "found/gold")
-    for column in (*columns, *(("plain F1", "Δ F1") if reference else ())):
-        table.add_column(column, justify="left" if not column else "right")
-    scores = report["gtt"]
-    for name, key, c in [("micro", "micro", scores["micro"]), *((f"  {s}", s, c) for s, c in scores["slots"].items())]:
-        table.add_row(name, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}",
-                      f"{c['p_num']}/{c['p_den']}", f"{c['r_num']}/{c['r_den']}",
-                      *_beside(reference, key))  # fmt: skip
-    return table
 
 
 def _print_dry_run(items: list[api.DryRunItem]) -> None:
