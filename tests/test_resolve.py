@@ -22,11 +22,16 @@ def _place(country: str | None, **places: str | None) -> dict[str, object]:
     return {"site": None, "town": None, "region": None, "country": country, "precision": "town"} | places
 
 
-def test_a_country_the_article_never_names_is_nulled() -> None:
+def test_a_country_the_article_contradicts_is_nulled() -> None:
     location = _place("SY", town="Lima")
-    assert resolve_country(location, "LIMA, 3 MAR 89 -- A bomb went off at a bank in the capital.") == (
-        "country", None, "the article names no such country (and the record's places name no single one)"
+    assert resolve_country(location, "LIMA, 3 MAR 89 -- A bomb went off at a bank in the Peruvian capital, Peru.") == (
+        "country", None, "the article names PE but not this country"
     )  # fmt: skip
+
+
+def test_an_article_that_names_no_country_cannot_contradict_the_model() -> None:
+    """A dateline city and no country name: the model's code stays (without a gazetteer nothing can check it)."""
+    assert resolve_country(_place("CO", town="Medellin"), "MEDELLIN, 4 FEB 90 -- Gunmen killed a judge.") is None
 
 
 def test_the_record_s_own_place_names_win_over_the_model_s_code() -> None:
@@ -47,9 +52,9 @@ def test_resolution_changes_the_records_in_place_and_lists_each_change() -> None
     changes = resolve_records(records, BOGOTA, INCIDENT)
     assert [change.as_dict() for change in changes] == [
         {"path": "incidents[0].location.country", "given": "IQ", "stored": None,
-         "why": "the article names no such country (and the record's places name no single one)"},
+         "why": "the article names CO but not this country"},
         {"path": "incidents[1].location.country", "given": "GT", "stored": None,
-         "why": "the article names no such country (and the record's places name no single one)"},
+         "why": "the article names CO but not this country"},
     ]  # fmt: skip
     assert records[0]["location"]["country"] is None and before[0]["location"]["country"] == "IQ"
 

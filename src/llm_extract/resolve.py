@@ -30,8 +30,11 @@ class Resolution:
 
 
 def resolve_country(location: dict[str, Any], text: str) -> tuple[str, Any, str] | None:
-    """The country the record's own place names name, when they name one ("western Iraq"); else the model's code if
-    the article names that country; else null. Returns (key, new value, why) when it changes."""
+    """The country the record's own place names name, when they name one ("western Iraq"). Otherwise the model's
+    code stays unless the article names countries and this is not one of them: then null. An article that names no
+    country at all (a dateline "MEDELLIN, 4 FEB 90" and no more) cannot contradict the model, so its code stays:
+    nulling it there lost right answers (on 15 MUC-4 documents, country F1 0.296 without that rule, 0.182 with
+    it). Returns (key, new value, why) when it changes."""
     given = location.get("country")
     places = " ; ".join(str(location[key]) for key in PLACE_KEYS if location.get(key))
     in_places = countries_named(places) if places else []
@@ -39,9 +42,12 @@ def resolve_country(location: dict[str, Any], text: str) -> tuple[str, Any, str]
         if in_places[0] == given:
             return None
         return "country", in_places[0], "the record's place names name this country"
-    if given is None or given in in_places or given in countries_named(text):
+    if given is None or given in in_places:
         return None
-    return "country", None, "the article names no such country (and the record's places name no single one)"
+    named = countries_named(text)
+    if not named or given in named:
+        return None
+    return "country", None, f"the article names {', '.join(named)} but not this country"
 
 
 RESOLVERS: dict[str, Callable[[dict[str, Any], str], tuple[str, Any, str] | None]] = {"country": resolve_country}
