@@ -140,7 +140,9 @@ def _parse_path(path: str) -> tuple[tuple[str, bool], ...]:
     return tuple((part.removesuffix("[]"), part.endswith("[]")) for part in path.split("."))
 
 
-def _walk(node: Any, parts: tuple[tuple[str, bool], ...]) -> Any:
+def _walk(node: Any, parts: tuple[tuple[str, bool], ...], gold: bool = False) -> Any:
+    """The value at `parts`. `gold`: the node is a gold incident, whose list elements marked optional give their
+    values wrapped as {"optional": value} (at the first list level; see _optional_element)."""
     for index, (key, is_list) in enumerate(parts):
         if not isinstance(node, dict):
             return None
@@ -149,7 +151,11 @@ def _walk(node: Any, parts: tuple[tuple[str, bool], ...]) -> Any:
             if node is None:
                 return None
             rest = parts[index + 1 :]
-            return [_walk(item, rest) if rest else item for item in node]
+            if not rest:
+                return list(node)
+            if gold:
+                return [_optional_element(item, rest[0][0], _walk(item, rest)) for item in node]
+            return [_walk(item, rest) for item in node]
     return node
 
 
@@ -167,25 +173,9 @@ def _optional_element(item: Any, key: str, value: Any) -> Any:
     return {OPTIONAL: value} if marked is True or (isinstance(marked, list) and key in marked) else value
 
 
-def _walk_gold(node: Any, parts: tuple[tuple[str, bool], ...]) -> Any:
-    """_walk for a gold incident: the values of elements marked optional come wrapped as {"optional": value}."""
-    for index, (key, is_list) in enumerate(parts):
-        if not isinstance(node, dict):
-            return None
-        node = node.get(key)
-        if is_list:
-            if node is None:
-                return None
-            rest = parts[index + 1 :]
-            if not rest:
-                return [item for item in node]
-            return [_optional_element(item, rest[0][0], _walk(item, rest)) for item in node]
-    return node
-
-
 def get_gold_path(record: dict[str, Any] | None, path: str) -> Any:
-    """get_path for a gold incident (optional list elements wrapped, see _walk_gold)."""
-    return _walk_gold(record, _parse_path(path))
+    """get_path for a gold incident (optional list elements wrapped, see _walk)."""
+    return _walk(record, _parse_path(path), gold=True)
 
 
 def has_path(record: dict[str, Any], path: str) -> bool:
@@ -754,7 +744,7 @@ def _gold_getter(parts: tuple[tuple[str, bool], ...]) -> Callable[[Any], Any]:
             return [_optional_element(item, b, item.get(b)) if isinstance(item, dict) else None for item in items]
 
         return get_list_key
-    return functools.partial(_walk_gold, parts=parts)
+    return functools.partial(_walk, parts=parts, gold=True)
 
 
 def _reader(path: str) -> Callable[[Any], Any]:
