@@ -21,7 +21,7 @@ from llm_extract.config import load_settings
 from llm_extract.display import shown
 from llm_extract.errors import LLMExtractError
 from llm_extract.fusion import FusionConfig
-from llm_extract.report import describe_change, plain_scores
+from llm_extract.report import describe_change, plain_scores, score_rows
 from llm_extract.store import Record
 
 app = typer.Typer(
@@ -453,31 +453,26 @@ def _metrics_table(report: dict[str, Any]) -> Table:
     """Each row's P, R and F1, then its counts, or (with a plain reference) the plain call's F1 and the difference:
     the counts are in report.md, and the two together would not fit 80 columns."""
     reference = plain_scores(report)
-    if report.get("profile") == "gtt":
+    gtt = report.get("profile") == "gtt"
+    if gtt:
         title = f"suite {report['suite']}: GTT metric, {report['documents_scored']} documents"
-        scores = report["gtt"]
-        rows = [("micro", "micro", scores["micro"]), *((f"  {s}", s, c) for s, c in scores["slots"].items())]
         counts = ("right/pred", "found/gold")
-
-        def counted(c: dict[str, Any]) -> tuple[str, ...]:
-            return (f"{c['p_num']}/{c['p_den']}", f"{c['r_num']}/{c['r_den']}")
+        labels = {"micro": "micro"}
     else:
         title = f"suite {report['suite']} (scope {report['scope']}, {report['documents_scored']} documents)"
-        fields = report["fields"]
-        rows = [("incidents", "incidents", report["incidents"]), ("fields (micro)", "micro", fields["micro"])]
-        rows += [("fields (matched)", "matched", fields["matched"])] if "matched" in fields else []
-        rows += [(f"  {shown(path)}", path, c) for path, c in fields["by_field"].items() if c["tp"] + c["fp"] + c["fn"]]
         counts = ("TP", "FP", "FN")
-
-        def counted(c: dict[str, Any]) -> tuple[str, ...]:
-            return (str(c["tp"]), str(c["fp"]), str(c["fn"]))
-
+        labels = {"incidents": "incidents", "micro": "fields (micro)", "matched": "fields (matched)"}
     table = Table(title=shown(title), caption=_reference_caption(report))
     for column in ("", "P", "R", "F1", *(("plain F1", "Δ F1") if reference else counts)):
         table.add_column(column, justify="right" if column else "left", no_wrap=bool(column))
-    for name, key, c in rows:
-        scores_of_row = (f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}")
-        table.add_row(name, *scores_of_row, *(_beside(reference, key) if reference else counted(c)))
+    for key, c in score_rows(report).items():
+        if not gtt and not c["tp"] + c["fp"] + c["fn"]:
+            continue
+        name = labels.get(key) or f"  {shown(key)}"  # a field or slot, indented under the totals
+        counted = (f"{c['p_num']}/{c['p_den']}", f"{c['r_num']}/{c['r_den']}") if gtt else (
+            str(c["tp"]), str(c["fp"]), str(c["fn"]))  # fmt: skip
+        scores = (f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}")
+        table.add_row(name, *scores, *(_beside(reference, key) if reference else counted))
     return table
 
 

@@ -141,7 +141,7 @@ def fusion_section(report: Report) -> list[str]:
     return lines
 
 
-def _score_rows(scores: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def score_rows(scores: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Row name -> counts, for a report or its reference section (either profile), in display order."""
     if "gtt" in scores:
         return {"micro": scores["gtt"]["micro"], **scores["gtt"]["slots"]}
@@ -156,7 +156,7 @@ def plain_scores(report: Report) -> tuple[dict[str, dict[str, Any]], dict[str, d
     section = report.get("reference")
     if not section or "skipped" in section:
         return None
-    return _score_rows(section), _score_rows(section.get("run_on_same_documents") or report)
+    return score_rows(section), score_rows(section.get("run_on_same_documents") or report)
 
 
 def reference_markdown(report: Report) -> list[str]:
