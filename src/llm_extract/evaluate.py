@@ -361,10 +361,10 @@ def reference_section(
         return {"skipped": f"no reference run at {path}; store one with `llm-extract eval {suite.name} --plain "
                            "--update-reference`"}  # fmt: skip
     covered = covered_documents(report)
-    scored = evaluate_run(suite, path, list_field, scope, gold_path, shape, only=covered)
-    both = covered_documents(scored)
+    both = covered & set(load_run(path, list_field, shape).statuses)  # the documents the two runs share
     if not both:
         return {"skipped": f"the reference run {path} covers none of this run's documents"}
+    scored = evaluate_run(suite, path, list_field, scope, gold_path, shape, only=both)
     section: dict[str, Any] = {
         "path": str(path),
         "prompt": (scored["run"].get("prompt") or {}).get("name"),
@@ -372,16 +372,12 @@ def reference_section(
         "documents_scored": len(both),
         "missing": sorted(covered - both),  # covered by the run, not by the reference
         "metrics": scored["metrics"],
+        **{key: scored[key] for key in ("incidents", "fields", "gtt") if key in scored},
     }
-    if both != covered:  # the reference covers part of the run: both are compared on the part they share
-        scored = evaluate_run(suite, path, list_field, scope, gold_path, shape, only=both)
-        section["metrics"] = scored["metrics"]
+    if both != covered:  # the reference covers part of the run: the run is scored on the shared part too
         same = evaluate_run(suite, Path(report["run"]["path"]), list_field, scope, gold_path, shape, only=both)
         section["run_on_same_documents"] = {key: same[key] for key in ("metrics", "incidents", "fields", "gtt")
                                             if key in same}  # fmt: skip
-    for key in ("incidents", "fields", "gtt"):
-        if key in scored:
-            section[key] = scored[key]
     return section
 
 
