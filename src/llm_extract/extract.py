@@ -376,11 +376,11 @@ class Extractor:
             return result
         text = request.document.text
 
-        def key_values(data: dict[str, Any]) -> list[str]:
+        def key_values(data: dict[str, Any]) -> list[str]:  # none unless `require_grounding` (self.ungrounded)
             return [span.path for span in self.ungrounded(data, text)]
 
         kept = salvage(answer, self.structured.model, self.schema, validation_context(request, self.prompt), text,
-                       key_values if self.require_grounding else None)  # fmt: skip
+                       key_values)  # fmt: skip
         if kept is None:
             return result
         # What was removed is the model's own text: scrubbed like last_output (a server may echo the key into it).

@@ -109,9 +109,11 @@ class _Salvager:
         self.emptied: set[Loc] = set()  # null lists made empty once
         self.stripped: dict[int, int] = {}  # id(record) -> grounding passes done on it (1: not found, 2: fuzzy)
 
-    def take(self, loc: Loc, reason: str, *, delete_key: bool = False) -> None:
-        value = _remove(self.data, loc, delete_key=delete_key)
+    def note(self, loc: Loc, value: Any, reason: str) -> None:
         self.removed.append(Removed(path_of(loc), value, reason))
+
+    def take(self, loc: Loc, reason: str, *, delete_key: bool = False) -> None:
+        self.note(loc, _remove(self.data, loc, delete_key=delete_key), reason)
         if isinstance(loc[-1], int):  # indexes after it moved: what failed there before says nothing now
             self.failed_at = {seen for seen in self.failed_at if seen[: len(loc) - 1] != loc[:-1]}
 
@@ -146,7 +148,7 @@ class _Salvager:
             if len(top) == 1 and top[0] != field and top not in self.failed_at:  # a helper field (the plan)
                 self.failed_at.add(top)
                 self.data[top[0]] = []
-                self.removed.append(Removed(path_of(top), None, f"{reason}: emptied"))
+                self.note(top, None, f"{reason}: emptied")
                 return True
             return False
         if error["type"] == "extra_forbidden":
@@ -157,7 +159,7 @@ class _Salvager:
             if missing not in self.failed_at:
                 self.failed_at.add(missing)
                 _get(self.data, loc)[missing[-1]] = None
-                self.removed.append(Removed(path_of(missing), None, "missing: filled with null"))
+                self.note(missing, None, "missing: filled with null")
                 return True
             loc = missing
         if len(loc) == 2:
@@ -168,14 +170,12 @@ class _Salvager:
         if null_list and loc not in self.emptied:
             self.emptied.add(loc)
             _get(self.data, loc[:-1])[loc[-1]] = []  # a list left out or null: empty, not the record's end
-            self.removed.append(Removed(path_of(loc), None, "null where a list is required: emptied"))
+            self.note(loc, None, "null where a list is required: emptied")
             return True
         while loc in self.failed_at and len(loc) > 2:  # emptied once and still wrong: the parent goes
             loc = loc[:-1]
-        if len(loc) == 2:
-            self.take(loc, reason)
-            return True
-        self.failed_at.add(loc)
+        if len(loc) > 2:
+            self.failed_at.add(loc)
         self.take(loc, reason)
         return True
 
