@@ -13,7 +13,9 @@ articles (suite `seeds`, about 7 minutes an arm on 2 cores) and 30 fixed MUC-4 d
 Each arm and suite runs through `extract_batch` in a child process of its own, so that process's peak resident
 memory of its children is the llama.cpp server's. Reported per arm and suite: wall seconds, articles per hour,
 seconds per article, generated tokens per article (summed over re-asks), re-asks and statuses, speculation
-acceptance (from the server's log), peak memory, and the suite's eval figures on these documents (no model call).
+acceptance (from the server's log), the seconds the server spent reading prompts and generating (its own
+timings) with the speed-up that a zero-token answer would bound (wall / prompt seconds), peak memory, and the
+suite's eval figures on these documents (no model call).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ PROMPTS: dict[str, dict[str, str | None]] = {
 }
 MUC4_STEP, MUC4_COUNT = 6, 30
 ACCEPTANCE = re.compile(r"draft acceptance = [\d.]+ \(\s*(\d+) accepted /\s*(\d+) generated\)")
+# llama.cpp's per-request timings: reading the prompt ("prompt eval time") and generating ("eval time").
+TIMING = re.compile(r"\|\s+(prompt eval|eval) time =\s+([\d.]+) ms /\s+(\d+) tokens")
 TRACKED = {
     "seeds": ("incidents.f1", "fields.micro.f1", "fields.micro.precision", "fields.micro.recall", "grounding.rate"),
     "muc4": ("gtt.micro.f1", "gtt.micro.precision", "gtt.micro.recall"),
@@ -78,6 +82,22 @@ def speculation(log_text: str) -> dict[str, Any]:
         accepted, proposed = accepted + int(match.group(1)), proposed + int(match.group(2))
     return {"draft_accepted": accepted, "draft_proposed": proposed,
             "acceptance": round(accepted / proposed, 3) if proposed else None}  # fmt: skip
+
+
+def server_time(log_text: str) -> dict[str, Any]:
+    """Seconds the server spent reading prompts and generating, from its own timings.
+
+    `prompt_eval_s` is a floor no prompt or schema change can go under while every document is read once at this
+    speed: `max_speedup_without_generation` (wall / prompt time) bounds what fewer generated tokens can buy."""
+    spent = {"prompt eval": [0.0, 0], "eval": [0.0, 0]}
+    for match in TIMING.finditer(log_text):
+        spent[match.group(1)][0] += float(match.group(2)) / 1000
+        spent[match.group(1)][1] += int(match.group(3))
+    (prompt_s, prompt_n), (gen_s, gen_n) = spent["prompt eval"], spent["eval"]
+    return {"prompt_eval_s": round(prompt_s, 1), "prompt_tokens_read": prompt_n,
+            "prompt_tokens_per_s": round(prompt_n / prompt_s, 1) if prompt_s else None,
+            "generation_s": round(gen_s, 1), "generated_tokens": gen_n,
+            "generated_tokens_per_s": round(gen_n / gen_s, 1) if gen_s else None}  # fmt: skip
 
 
 def child(arm: str, suite_name: str, work: Path) -> dict[str, Any]:
@@ -118,6 +138,8 @@ def child(arm: str, suite_name: str, work: Path) -> dict[str, Any]:
         "prompt_tokens_per_article": round(stats.usage.prompt_tokens / articles, 1),
         "reasks": stats.reasks, "statuses": dict(stats.statuses),
         "speculation": speculation(log_text),
+        "server_time": (timing := server_time(log_text)),
+        "max_speedup_without_generation": round(wall / timing["prompt_eval_s"], 2) if timing["prompt_eval_s"] else None,
         "server_peak_rss_mib": round(peak_kib / 1024, 1),
         "eval": {name: report["metrics"].get(name) for name in TRACKED[suite_name]},
         "run": str(out),
