@@ -85,7 +85,8 @@ def decode_with_notes(data: bytes) -> tuple[str, tuple[str, ...]]:
     lines = data.split(b"\n")
     legacy = [number for number, line in enumerate(lines) if not _is_utf8(line, first=number == 0)]
     encoding = _legacy_encoding(b"\n".join(lines[number] for number in legacy))
-    pieces, legacy_set, used = [], set(legacy), {}
+    pieces: list[str] = []
+    legacy_set, used = set(legacy), dict[str, list[int]]()
     for number, line in enumerate(lines):
         if number not in legacy_set:
             pieces.append(line.decode("utf-8-sig" if number == 0 else "utf-8"))

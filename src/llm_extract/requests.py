@@ -49,7 +49,7 @@ def build_request(document: Document, prompt: PromptTemplate) -> ExtractionReque
     sentences numbered if the prompt asks (sentences.py)."""
     text_hash = text_sha256(document.text)
     injections = find_injections(document.text)
-    shown, marked, sentences = document.text, injections, ()
+    shown, marked, sentences = document.text, injections, tuple[Sentence, ...]()
     if prompt.numbers_sentences:
         sentences = split_sentences(document.text)
         shown, marked = numbered(document.text, sentences), shift_spans(injections, sentences)

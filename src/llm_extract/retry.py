@@ -139,8 +139,10 @@ def transport_retrying(
     """A tenacity policy for one request: `max_retries` retries after the first try, transient errors only."""
 
     def before_sleep(state: RetryCallState) -> None:
-        if on_retry is not None and state.outcome is not None and state.next_action is not None:
-            on_retry(state.outcome.exception(), state.next_action.sleep)
+        if on_retry is None or state.outcome is None or state.next_action is None:
+            return
+        if (error := state.outcome.exception()) is not None:
+            on_retry(error, state.next_action.sleep)
 
     return AsyncRetrying(
         stop=stop_after_attempt(max_retries + 1),
