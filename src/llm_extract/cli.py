@@ -260,7 +260,13 @@ def extract(
 
 @app.command("eval")
 def eval_command(
-    suite: Annotated[str, typer.Argument(help="Suite name in evals/ (e.g. seeds) or a path to its folder")],
+    suite: Annotated[
+        str,
+        typer.Argument(
+            help="Suite name (e.g. seeds; looked up in $LLM_EXTRACT_EVALS_DIR, the checkout's evals/, ./evals/) "
+            "or a path to its folder"
+        ),
+    ],
     run: Annotated[Path | None, typer.Option(help="Score this stored run (JSONL); no model is called")] = None,
     baseline: Annotated[Path | None, typer.Option(help="Compare with this stored report and gate on it")] = None,
     gate: Annotated[bool, typer.Option("--gate", help="Compare with the suite's stored baseline")] = False,
@@ -276,7 +282,10 @@ def eval_command(
         Path | None, typer.Option(help="Score against this gold file instead (same format, e.g. another split)")
     ] = None,
     docs: Annotated[Path | None, typer.Option(help="Extract these documents instead of the suite's")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Where run.jsonl, report.json and report.md go")] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Where run.jsonl, report.json and report.md go (default: ./runs/eval/<suite>/)"),
+    ] = None,
     base_url: BaseUrlOpt = None,
     model: ModelOpt = None,
     api_key: ApiKeyOpt = None,
