@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from operator import eq
 from typing import Any, NamedTuple
 
+from llm_extract.core.paths import set_path
 from llm_extract.incidents import Range, SourceIncident, name_words, same_name
 
 ATTRIBUTION_STRENGTH = {"unknown": 0, "suspected": 1, "alleged": 2, "claimed": 3, "confirmed": 4}
@@ -205,11 +206,7 @@ class Canonical:
         self.conflicts.append({"field": path, "reported": reported, "rule": rule, "values": values})
 
     def put(self, path: str, picked: Picked, rule: str) -> None:
-        node = self.record
-        *parents, leaf = path.split(".")
-        for parent in parents:
-            node = node.setdefault(parent, {})
-        node[leaf] = picked.value
+        set_path(self.record, path, picked.value)
         if picked.sources:
             self.support[path] = picked.sources
         if picked.conflict:

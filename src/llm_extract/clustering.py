@@ -4,7 +4,7 @@ A clustering is a mapping item -> cluster label. Both measures are computed from
 counts n(c, g) = how many items predicted cluster c and gold cluster g share, so they cost O(items):
 
 - **pairwise**: a true positive is a pair of items together in both clusterings; a false positive is
-  together only in the prediction, a false negative only in the gold. Counted as `scoring.Counts`, so
+  together only in the prediction, a false negative only in the gold. Counted as `core.metrics.Counts`, so
   with no predicted pairs precision is 1.0 (nothing claimed, nothing wrong), as the field scores do.
 - **B-cubed** (Bagga and Baldwin 1998): for each item, precision is the share of its predicted cluster
   that is in its gold cluster and recall the share of its gold cluster that is in its predicted one;
@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
-from llm_extract.scoring import Counts
+from llm_extract.core.metrics import Counts, f1_score, rounded
 
 Clustering = Mapping[Hashable, Hashable]  # item -> cluster label
 
@@ -32,11 +32,10 @@ class BCubed:
 
     @property
     def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
+        return f1_score(self.precision, self.recall)
 
     def as_dict(self) -> dict[str, float]:
-        return {"precision": round(self.precision, 4), "recall": round(self.recall, 4), "f1": round(self.f1, 4)}
+        return rounded(self.precision, self.recall, self.f1)
 
 
 def _contingency(predicted: Clustering, gold: Clustering) -> tuple[Counter, Counter, Counter]:

@@ -23,17 +23,14 @@ from typing import Any, Literal
 
 from rapidfuzz import fuzz
 
+from llm_extract.core.text import TYPOGRAPHY, fold_with_origins, squash_spaces
+
 Status = Literal["exact", "normalised", "fuzzy", "not_found"]
 FOUND: tuple[Status, ...] = ("exact", "normalised", "fuzzy")
 FUZZY_THRESHOLD = 90.0  # partial-ratio score; below it a near-miss is reported as not found
 # Fuzzy matching is for quoted sentences, where a model drops or changes a word. A short value that
 # differs by a letter is another value ("no injuries" is not "nor injuries"): exact or normalised only.
 FUZZY_MIN_CHARS = 20
-
-_FOLD = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "`": "'",
-                       "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u00ab": '"', "\u00bb": '"',
-                       "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
-                       "\u00a0": " "})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -60,7 +57,7 @@ class NormalisedText:
     """The text folded for matching, and for each folded character the index of its source character."""
 
     text: str
-    source_index: tuple[int, ...]
+    source_index: tuple[int, ...]  # a space's: the first of the whitespace run it stands for
 
     def source_span(self, start: int, end: int) -> tuple[int, int]:
         return self.source_index[start], self.source_index[end - 1] + 1
@@ -68,27 +65,17 @@ class NormalisedText:
 
 def fold(text: str) -> str:
     """Case, quote, dash and whitespace folding, without the offset map (for quotes)."""
-    return " ".join(text.translate(_FOLD).lower().split())
+    return squash_spaces(text.translate(TYPOGRAPHY).lower())
 
 
 @lru_cache(maxsize=32)
 def normalise(text: str) -> NormalisedText:
-    """Fold `text` as `fold` does, remembering where every folded character came from."""
-    chars: list[str] = []
-    index: list[int] = []
-    pending_space = False
-    for position, char in enumerate(text.translate(_FOLD)):
-        if char.isspace():
-            pending_space = bool(chars)
-            continue
-        if pending_space:
-            chars.append(" ")
-            index.append(position - 1)
-            pending_space = False
-        for lowered in char.lower():  # lower() may lengthen a character (e.g. 'İ'); each part maps back to it
-            chars.append(lowered)
-            index.append(position)
-    return NormalisedText("".join(chars), tuple(index))
+    """Fold `text` as `fold` does, remembering where every folded character came from (lower() may lengthen a
+    character, e.g. 'İ': each part maps back to it)."""
+    folded, origins = fold_with_origins(text.translate(TYPOGRAPHY), str.lower)
+    if folded.endswith(" "):  # `fold` keeps no space at the end
+        folded, origins = folded[:-1], origins[:-1]
+    return NormalisedText(folded, tuple(origins))
 
 
 def _pattern(quote: str) -> re.Pattern[str]:

@@ -14,7 +14,8 @@ Reproduces the metric behind the published MUC-4 numbers (GTT, IterX), rule for 
   order wins ties, so per-role counts agree with the reference too;
 - an unpaired predicted template adds all its fillers to the precision denominator (spurious), an
   unpaired gold template all its fillers to the recall denominator (missed);
-- counts are summed over documents, then precision, recall and F1 are computed (micro average).
+- counts are summed over documents, then precision, recall and F1 are computed (micro average); a ratio over
+  nothing is 0 here, as in the reference (REFERENCE_EMPTY), where `core.metrics` reads it as 1.0.
 
 As in the reference, precision credits every predicted entity that matches some gold entity, and
 another system's predictions are scored exactly as given; our own records go through
@@ -31,11 +32,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llm_extract.core.constants import MUC_ROLES
+from llm_extract.core.metrics import f1_score, ratio, rounded
+from llm_extract.core.text import squash_spaces
 from llm_extract.errors import LLMExtractError
 
-ROLES = ("PerpInd", "PerpOrg", "Target", "Victim", "Weapon")
+ROLES = MUC_ROLES
 SLOTS = ("incident_type", *ROLES)
 UNPAIRED = -1
+REFERENCE_EMPTY = 0.0  # the reference reads 0/0 as 0, not as core.metrics' 1.0: its published numbers depend on it
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCTUATION = frozenset(string.punctuation)
 _MUC_ID = re.compile(r"^TST(\d)-MUC\d-(\d{4})$")
@@ -59,7 +64,7 @@ def normalise(text: str) -> str:
     """The reference normalisation: lower, drop punctuation, drop articles, squash whitespace."""
     lowered = text.lower()
     no_punctuation = "".join(ch for ch in lowered if ch not in _PUNCTUATION)
-    return " ".join(_ARTICLES.sub(" ", no_punctuation).split())
+    return squash_spaces(_ARTICLES.sub(" ", no_punctuation))
 
 
 def doc_key(doc_id: str) -> str:
@@ -144,11 +149,11 @@ class SlotCounts:
 
     @property
     def precision(self) -> float:
-        return self.p_num / self.p_den if self.p_num else 0.0
+        return ratio(self.p_num, self.p_den, REFERENCE_EMPTY)
 
     @property
     def recall(self) -> float:
-        return self.r_num / self.r_den if self.r_num else 0.0
+        return ratio(self.r_num, self.r_den, REFERENCE_EMPTY)
 
     @property
     def f1(self) -> float:
@@ -156,13 +161,9 @@ class SlotCounts:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "precision": round(self.precision, 4), "recall": round(self.recall, 4), "f1": round(self.f1, 4),
+            **rounded(self.precision, self.recall, self.f1),
             "p_num": self.p_num, "p_den": self.p_den, "r_num": self.r_num, "r_den": self.r_den,
         }  # fmt: skip
-
-
-def f1_score(precision: float, recall: float) -> float:
-    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
 
 
 def _entity_matches(gold: Entity, pred: Entity) -> bool:
@@ -230,9 +231,7 @@ def score_document(doc_id: str, preds: Sequence[Template], golds: Sequence[Templ
         best_r_after[i] = best_r_after[i + 1] + max((gain[1] for gain in gains[i]), default=0)
 
     def doc_f1(p_num: int, r_num: int) -> float:
-        precision = p_num / p_den if p_num else 0.0
-        recall = r_num / r_den if r_num else 0.0
-        return f1_score(precision, recall)
+        return f1_score(ratio(p_num, p_den, REFERENCE_EMPTY), ratio(r_num, r_den, REFERENCE_EMPTY))
 
     best_f1 = -1.0
     best_pairing: list[int] = [UNPAIRED] * len(preds)

@@ -2,7 +2,7 @@
 
 Linking (`llm_extract.fusion`) and the canonical event (`llm_extract.canonical`) both read reports and
 compare the names in them, so both take these from here. A name is compared by its words
-(`scoring.normalise_name`, stopwords dropped): every word of the shorter name must match a word of the
+(`core.text.fold_name`, stopwords dropped): every word of the shorter name must match a word of the
 longer one, exactly or with rapidfuzz ratio >= the threshold. A site's facility words and a trailing
 "in western Iraq" do not name it, and "a base in western Iraq" or "a second base" names no site.
 """
@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from rapidfuzz import fuzz
 
-from llm_extract.scoring import normalise_name
+from llm_extract.core.text import fold_name
 
 _STOPWORDS = frozenset({"a", "an", "the", "of", "and", "on"})
 _FACILITY_WORDS = frozenset(
@@ -72,7 +72,7 @@ def name_words(text: Any, site: bool = False) -> Name | None:
     """A name's words for comparison; for a site, None when the words describe a place without naming it."""
     if not isinstance(text, str) or not text.strip():
         return None
-    words = normalise_name(text).split()
+    words = fold_name(text).split()
     if site:
         if not words or words[0] in _DESCRIBING_WORDS:
             return None

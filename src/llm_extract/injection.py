@@ -57,7 +57,8 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
-import unicodedata
+
+from llm_extract.core.text import fold_with_origins, strip_accents
 
 # On lines of their own, around the untouched passage. A 1.5B model read an inline «quoted» passage as part
 # of the article (it invented a site) and obeyed a longer explanation; this form kept its answer grounded.
@@ -84,8 +85,7 @@ CONFUSABLES = str.maketrans(
 
 
 def _folded_char(char: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", char)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower().translate(CONFUSABLES)
+    return strip_accents(char).lower().translate(CONFUSABLES)
 
 
 def _folded_pattern(pattern: str) -> str:
@@ -301,25 +301,17 @@ def _joined(folded: str, origins: list[int]) -> tuple[str, list[int]]:
     return "".join(chars), kept
 
 
+def _fold_char(char: str) -> str:
+    if char in _INVISIBLE:
+        return ""
+    return char.lower() if char.isascii() else _folded_char(char)
+
+
 def fold(text: str) -> tuple[str, list[int]]:
     """Lower-case, accent-free, look-alike-free text with invisible characters dropped, whitespace runs as one
     space, digits read as letters and spaced letters joined where that spells a word the patterns look for,
     and for each of its characters the offset of the original character it came from."""
-    folded: list[str] = []
-    origins: list[int] = []
-    for index, char in enumerate(text):
-        if char in _INVISIBLE:
-            continue
-        if char.isspace():
-            if folded and folded[-1] != " ":
-                folded.append(" ")
-                origins.append(index)
-            continue
-        pieces = char.lower() if char.isascii() else _folded_char(char)
-        for piece in pieces:
-            folded.append(piece)
-            origins.append(index)
-    text = "".join(folded)
+    text, origins = fold_with_origins(text, _fold_char)
     text = _LEET_WORD.sub(lambda match: _unleet(match.group()) or match.group(), text)  # one letter per digit
     return _joined(*_unspaced(text, origins))
 

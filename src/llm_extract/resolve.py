@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from llm_extract.annotate import iter_path
+from llm_extract.core.paths import iter_path
 from llm_extract.normalize.countries import PLACE_KEYS, countries_named
 from llm_extract.schema_loader import SchemaSpec
 

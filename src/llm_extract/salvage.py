@@ -26,10 +26,10 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 
 from llm_extract.annotate import ground_records
+from llm_extract.core.paths import Loc, loc_of, path_of
 from llm_extract.grounding import Span
 from llm_extract.schema_loader import SchemaSpec
 
-Loc = tuple[str | int, ...]
 MAX_STEPS = 200  # removals before giving up: an answer needing more is not worth keeping
 
 
@@ -47,23 +47,6 @@ class Removed:
 class Salvaged:
     parsed: BaseModel
     removed: tuple[Removed, ...]
-
-
-def path_of(loc: Loc) -> str:
-    """('incidents', 0, 'weapons', 1) -> 'incidents[0].weapons[1]' (the grounding paths' syntax)."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def loc_of(path: str) -> Loc:
-    """'incidents[0].location.site' -> ('incidents', 0, 'location', 'site')."""
-    loc: list[str | int] = []
-    for part in path.replace("]", "").split("."):
-        name, *indexes = part.split("[")
-        loc += [name, *map(int, indexes)]
-    return tuple(loc)
 
 
 def _existing(data: Any, loc: Loc) -> Loc:

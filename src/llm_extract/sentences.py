@@ -10,12 +10,13 @@ tool puts back is the article's own text, so evidence is exact by construction. 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from sentencex import get_sentence_boundaries
+
+from llm_extract.core.paths import replace_path
 
 LANGUAGE = "en"  # sentencex falls back to its generic rules for text in other languages
 MAX_QUOTE_CHARS = 400  # a cited sentence longer than this is cut at a word boundary (schemas bound quotes)
@@ -77,22 +78,6 @@ def quote(text: str, sentence: Sentence) -> str:
     return cut[: cut.rfind(" ")].rstrip() if " " in cut else cut
 
 
-def _replace(node: Any, parts: list[str], cited: Callable[[Any], Any]) -> Any:
-    """`node` with the values at `parts` (path steps; a step ending in [] is a list) replaced by `cited(value)`."""
-    if not parts:
-        return cited(node)
-    step, rest = parts[0], parts[1:]
-    name, is_list = step.removesuffix("[]"), step.endswith("[]")
-    if not isinstance(node, dict) or name not in node:
-        return node
-    value = node[name]
-    if is_list and isinstance(value, list):
-        value = [_replace(item, rest, cited) for item in value]
-    elif not is_list:
-        value = _replace(value, rest, cited)
-    return {**node, name: value}
-
-
 def cite(
     records: list[dict[str, Any]], paths: tuple[str, ...], text: str, sentences: tuple[Sentence, ...]
 ) -> list[dict[str, Any]]:
@@ -104,5 +89,5 @@ def cite(
         )
 
     for path in paths:
-        records = [_replace(record, path.split("."), words) for record in records]
+        records = [replace_path(record, path, words) for record in records]
     return records
