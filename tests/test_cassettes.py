@@ -15,6 +15,7 @@ from llm_extract.annotate import annotate, ground_records
 from llm_extract.api import extract_one, make_extractor
 from llm_extract.cli import app
 from llm_extract.config import Settings
+from llm_extract.core.constants import MUC_ROLES
 from llm_extract.documents import iter_inputs
 from llm_extract.extract import ExtractionResult
 from llm_extract.injection import MARK_OPEN
@@ -75,8 +76,7 @@ def test_recorded_muc4_filler_not_in_the_text_is_reasked_then_refused(replay_set
     assert salvaged.salvaged is not None and "division general" in salvaged.salvaged["error"]
     removed = [item["value"] for item in salvaged.salvaged["removed"]]
     assert any("division general" in str(value) for value in removed)
-    roles = ("PerpInd", "PerpOrg", "Target", "Victim", "Weapon")
-    fillers = [f for t in salvaged.data["templates"] for role in roles for f in t[role]]
+    fillers = [f for t in salvaged.data["templates"] for role in MUC_ROLES for f in t[role]]
     assert fillers and not any("division general" in filler for filler in fillers)
 
 

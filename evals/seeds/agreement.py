@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from llm_extract.core.paths import get_path, has_path
 from llm_extract.evaluate import gold_reading
 from llm_extract.scoring import ScoringConfig, normalise_name, score
 from llm_extract.suite import Suite, load_suite
@@ -82,12 +83,7 @@ def scored_agreement(config: ScoringConfig, a: Gold, b: Gold, optional: bool = F
 
 
 def _get(incident: dict[str, Any], path: str) -> Any:
-    node: Any = incident
-    for key in path.split("."):
-        if not isinstance(node, dict) or key not in node:
-            return ABSENT
-        node = node[key]
-    return node
+    return get_path(incident, path) if has_path(incident, path) else ABSENT
 
 
 def canonical(value: Any) -> Any:
