@@ -237,8 +237,9 @@ def test_the_direct_post_sends_the_sdks_url_headers_and_bytes(base_url: str) -> 
     assert headers[b"x-stainless-retry-count"] == b"0" and headers[b"x-stainless-read-timeout"] == b"7.5"
 
 
-def test_the_direct_post_waits_for_the_sdks_first_request() -> None:
-    """Before the SDK has read the platform (its headers name it), the SDK's own post goes first."""
+def test_the_direct_post_reads_the_platform_first_as_the_sdk_does() -> None:
+    """The SDK's headers name the platform, which its request() reads first: send reads it the same way, so even
+    the first request goes the direct way, with the SDK's headers."""
     seen, route = wire("http://fake.test/v1", first_via_sdk=False)
     assert route is not None and seen[0] == seen[1]
 

@@ -19,7 +19,13 @@ registry's request handler, message converter, templating rules, response parser
   own request built by hand (`send`): the URL, headers and timeout the SDK computes, taken from it once per client,
   go through the SDK's own httpx client, with the SDK's exceptions; an ordinary JSON answer becomes a validated
   ChatCompletion, anything else goes through the SDK's response processing. The SDK's per-request options object,
-  its deep copies of the body and its Python walk that constructs the completion cost about 1 ms a request.
+  its deep copies of the body and its Python walk that constructs the completion cost about 1 ms a request;
+- on the runner's own client (provider.PooledHttpClient) those bytes go out over aiohttp instead of httpx and
+  httpcore (whose pool walked every connection twice a request: about 1 ms at 64 connections), byte for byte the
+  request httpx would send (tests/test_structured_lean.py), where aiohttp can carry it as httpx would (no
+  credentials in the URL, no proxy, no cookies); redirects and cookie-setting answers go on through httpx, errors
+  are the SDK's, and pydantic validates the answer's bytes as a ChatCompletion directly;
+- the schema's JSON is written once: a body is the SDK's encoder's output with that part taken as written.
 
 The request body is byte for byte what instructor sends for text without Jinja syntax (tests/test_structured.py
 compares every mode), and a
@@ -33,9 +39,10 @@ import inspect
 import re
 import textwrap
 import weakref
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import httpx2
 import openai
@@ -49,9 +56,11 @@ from instructor.v2.core.response_model import prepare_response_model
 from instructor.v2.core.retry import _RETRYABLE_PARSE_ERRORS, _initialize_usage
 from instructor.v2.core.templating import handle_templating
 from instructor.v2.core.usage import update_total_usage
+from openai._base_client import get_platform
 from openai._httpx2 import normalize_httpx2_timeout, status_exceptions, timeout_exceptions
 from openai._models import FinalRequestOptions, add_request_id
-from openai._utils._json import openapi_dumps
+from openai._utils import asyncify
+from openai._utils._json import _CustomEncoder
 from openai.resources.chat.completions import AsyncCompletions
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
@@ -106,6 +115,8 @@ class StructuredCall:
         self.model = prepare_response_model(response_model)  # also refuses async validators, once
         self._view = _SchemaView(self.model)
         self._fixed = self._fixed_arguments() if mode in FIXED_ARGUMENT_MODES else None
+        for value in (self._fixed or {}).values():
+            _encoded_once(value)  # the schema is most of every body: its JSON is written once
 
     def _fixed_arguments(self) -> dict[str, Any] | None:
         """The arguments the mode's handler adds, if they are the same whatever the messages and leave those as
@@ -187,10 +198,22 @@ async def send(client: openai.AsyncOpenAI, kwargs: dict[str, Any]) -> Any:
     if not _BODY_KEY_SET.issuperset(kwargs) or kwargs.get("stream"):
         return await client.chat.completions.create(**kwargs)  # anything unusual: the SDK's own path
     body = {key: kwargs[key] for key in BODY_KEYS if key in kwargs}
+    if client._platform is None:  # what the SDK's request() does first: its headers name the platform
+        client._platform = await asyncify(get_platform)()
     route = _route(client)
     if route is None:
         return await client.post(CHAT_PATH, body=body, cast_to=ChatCompletion)
     return await route.post(client, body)
+
+
+class LeanPoster(Protocol):
+    """What provider.PooledHttpClient adds to the SDK's httpx client: a POST of ready bytes over aiohttp."""
+
+    def lean_origin(self, url: httpx2.URL) -> bool: ...
+
+    async def post_bytes(
+        self, url: str, headers: Sequence[tuple[str, str]], content: bytes, timeout: httpx2.Timeout
+    ) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -202,14 +225,27 @@ class _Route:
     headers: tuple[tuple[str, str], ...]
     timeout: Any
     extensions: dict[str, Any] | None
+    lean: LeanPoster | None = None  # the client's aiohttp path, where it carries this URL as httpx would
+    wire_headers: tuple[tuple[str, str], ...] = ()  # what httpx puts on the wire, less Content-Length
+
+    def request(self, content: bytes) -> httpx2.Request:
+        """The httpx request the SDK would send with this body."""
+        return self.http.build_request(
+            "post", self.url, headers=list(self.headers), content=content, timeout=self.timeout,
+            extensions=dict(self.extensions) if self.extensions else None,
+        )  # fmt: skip
 
     async def post(self, client: openai.AsyncOpenAI, body: dict[str, Any]) -> Any:
         """One attempt as the SDK's request() makes it with max_retries=0: the same request through the same httpx
-        client, its transport errors as APITimeoutError / APIConnectionError, its HTTP errors as the SDK's."""
-        request = self.http.build_request(
-            "post", self.url, headers=list(self.headers), content=openapi_dumps(body), timeout=self.timeout,
-            extensions=dict(self.extensions) if self.extensions else None,
-        )  # fmt: skip
+        client (or its aiohttp path), transport errors as APITimeoutError / APIConnectionError, HTTP errors as the
+        SDK's."""
+        content = body_bytes(body)
+        if self.lean is not None and not self.http.cookies:
+            return await self._post_lean(client, body, content)
+        return await self._post_httpx(client, body, content)
+
+    async def _post_httpx(self, client: openai.AsyncOpenAI, body: dict[str, Any], content: bytes) -> Any:
+        request = self.request(content)
         try:
             response = await self.http.send(request, stream=False)
         except timeout_exceptions() as err:
@@ -224,6 +260,36 @@ class _Route:
             if not err.response.is_closed:
                 await err.response.aread()
             raise client._make_status_error_from_response(err.response) from None
+        return await _completion(client, response, body)
+
+    async def _post_lean(self, client: openai.AsyncOpenAI, body: dict[str, Any], content: bytes) -> Any:
+        """The same bytes through aiohttp; what it cannot finish as httpx would (a redirect) goes through httpx."""
+        assert self.lean is not None
+        try:
+            answer = await self.lean.post_bytes(self.url, self.wire_headers, content, self.timeout)
+        except timeout_exceptions() as err:
+            raise openai.APITimeoutError(request=self.request(content)) from err
+        except openai.OpenAIError:
+            raise
+        except Exception as err:
+            raise openai.APIConnectionError(request=self.request(content)) from err
+        status, headers = answer.status, answer.headers
+        if 300 <= status < 400:  # the SDK's client follows redirects: httpx sends it again and does
+            return await self._post_httpx(client, body, content)
+        plain = not (client._strict_response_validation or "content-encoding" in headers or "set-cookie" in headers)
+        if plain and 200 <= status < 300 and headers.get("content-type", "*").split(";")[0].endswith("json"):
+            try:  # pydantic parses and validates the bytes; anything else goes through the SDK, as below
+                completion = ChatCompletion.model_validate_json(answer.body)
+            except ValidationError:
+                pass
+            else:
+                add_request_id(completion, headers.get("x-request-id"))
+                return completion
+        response = httpx2.Response(status, headers=list(answer.raw_headers), content=answer.body,
+                                   request=self.request(content))  # fmt: skip
+        self.http.cookies.extract_cookies(response)  # as httpx keeps them: later requests then go through httpx
+        if not response.is_success:
+            raise client._make_status_error_from_response(response) from None
         return await _completion(client, response, body)
 
 
@@ -246,6 +312,27 @@ async def _completion(client: openai.AsyncOpenAI, response: httpx2.Response, bod
     return await client._process_response(
         cast_to=ChatCompletion, options=options, response=response, stream=False, stream_cls=None
     )
+
+
+# openai's openapi_dumps, the encoder the SDK writes request bodies with (its class, its settings).
+_ENCODER = _CustomEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_ENCODED: dict[int, tuple[Any, str]] = {}  # id -> (the value, kept alive so the id stays its own; its JSON)
+
+
+def _encoded_once(value: Any) -> None:
+    _ENCODED[id(value)] = (value, _ENCODER.encode(value))
+
+
+def body_bytes(body: dict[str, Any]) -> bytes:
+    """openapi_dumps(body), byte for byte, with the JSON of values encoded once (a StructuredCall's fixed mode
+    arguments: the response format and its schema) taken as written: the encoder writes a dict as its keys and
+    values in order, each as it would write it alone."""
+    encoded, encode = _ENCODED, _ENCODER.encode
+    parts = []
+    for key, value in body.items():
+        known = encoded.get(id(value))
+        parts.append(f"{encode(key)}:{known[1] if known is not None and known[0] is value else encode(value)}")
+    return ("{" + ",".join(parts) + "}").encode()
 
 
 _ROUTES: weakref.WeakKeyDictionary[openai.AsyncOpenAI, _Route | None] = weakref.WeakKeyDictionary()
@@ -275,8 +362,23 @@ def _route(client: openai.AsyncOpenAI) -> _Route | None:
         extensions = {"sni_hostname": url.host.replace("_", "-")} if "_" in url.host else None
         route = _Route(client._client, str(url), tuple(headers.multi_items()), normalize_httpx2_timeout(client.timeout),
                        extensions)  # fmt: skip
+        route = _with_lean_path(route, url)
     _ROUTES[client] = route
     return route
+
+
+def _with_lean_path(route: _Route, url: httpx2.URL) -> _Route:
+    """The route with its client's aiohttp path (provider.PooledHttpClient), where that carries the URL as httpx
+    would and httpx's headers are ASCII: the wire headers are httpx's own for this request, less Content-Length
+    (aiohttp puts it last, where httpx does)."""
+    lean = getattr(route.http, "post_bytes", None) and route.http
+    if lean is None or not lean.lean_origin(url) or not isinstance(route.timeout, float | int | httpx2.Timeout | None):
+        return route
+    raw = route.request(b"").headers.raw
+    if not all(name.isascii() and value.isascii() for name, value in raw):
+        return route
+    wire = tuple((name.decode(), value.decode()) for name, value in raw if name.lower() != b"content-length")
+    return replace(route, lean=lean, wire_headers=wire, timeout=httpx2.Timeout(route.timeout))
 
 
 @cache
