@@ -13,6 +13,7 @@ from llm_extract.documents import Document
 from llm_extract.evaluate import grounding_summary
 from llm_extract.provider import remote_endpoint
 from llm_extract.requests import build_request
+from llm_extract.runline import RunLine
 from llm_extract.schema_loader import load_schema
 from llm_extract.testing.fake_openai import FakeOpenAI
 
@@ -116,7 +117,7 @@ def test_stored_lines_carry_grounding_and_the_report_counts_it(tmp_path: Path) -
     assert record["anchor"]["source"] == "published"
     assert record["ungrounded"] == ["incidents[0].location.site"]
     assert record["normalized"]["incidents[0].date"]["start"] == "2023-10-18"
-    summary = grounding_summary([record])
+    summary = grounding_summary([RunLine.from_stored(record, "incidents")])
     assert summary["values"] == len(record["grounding"]) and summary["not_found"] == 1
     assert summary["by_field"]["incidents[].location.site"]["rate"] == 0.0
     assert summary["rate"] == round((summary["values"] - 1) / summary["values"], 4)

@@ -432,7 +432,7 @@ def test_a_run_line_that_is_json_null_is_skipped_with_its_number(tmp_path: Path)
     run = tmp_path / "run.jsonl"
     run.write_text('{"doc_id": "a", "status": "ok", "incidents": []}\nnull\n')
     lines_read = read_run(run, "incidents")
-    assert [r["doc_id"] for r in lines_read.records] == ["a"]
+    assert [r.doc_id for r in lines_read.records] == ["a"]
     assert [(p.line, "not a JSON object" in p.reason) for p in lines_read.problems] == [(2, True)]
 
 

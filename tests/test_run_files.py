@@ -190,7 +190,7 @@ def test_read_run_numbers_lines_and_keeps_the_runners_view(tmp_path: Path) -> No
         '{"doc_id": "a", "status": "ok", "incidents": []}\n\nnot json\n{"doc_id": "b", "status": "ok", "incidents": []}'
     )
     lines = read_run(run, "incidents")
-    assert [r["doc_id"] for r in lines.records] == ["a", "b"]  # a whole last line without its newline is read
+    assert [r.doc_id for r in lines.records] == ["a", "b"]  # a whole last line without its newline is read
     assert lines.numbers == [1, 4]
     assert [(p.line, p.reason.split(" (")[0]) for p in lines.problems] == [(3, "not JSON")]
     records, bad = read_records(run)

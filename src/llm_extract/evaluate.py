@@ -20,8 +20,9 @@ from llm_extract.errors import LLMExtractError
 from llm_extract.fusion import fuse, source_incident, source_incidents
 from llm_extract.grounding import FOUND
 from llm_extract.incidents import SourceIncident
+from llm_extract.runline import RunLine
 from llm_extract.scoring import Counts, DocumentScore, FieldResult, Score, ScoringConfig, in_scope, score
-from llm_extract.store import LineProblem, Record, now_iso, read_manifest, read_run
+from llm_extract.store import LineProblem, now_iso, read_manifest, read_run
 from llm_extract.suite import Gate, Suite
 
 Report = dict[str, Any]
@@ -35,21 +36,21 @@ class RunPredictions:
     statuses: dict[str, str]
     manifest: dict[str, Any] | None
     grounding: dict[str, Any]
-    records: list[Record] = field(default_factory=list)
+    records: list[RunLine] = field(default_factory=list)
     problems: list[LineProblem] = field(default_factory=list)  # lines skipped, with their numbers
     warnings: list[str] = field(default_factory=list)  # the same as "file:line: reason" messages
 
 
-def grounding_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
+def grounding_summary(lines: list[RunLine]) -> dict[str, Any]:
     """How many copied values the run located in their texts, overall and by field (from stored lines)."""
-    ok = [r for r in records if r["status"] == "ok"]
-    recorded = [r for r in ok if isinstance(r.get("grounding"), list)]
+    ok = [line for line in lines if line.ok]
+    recorded = [line for line in ok if line.grounding is not None]
     overall: Counter[str] = Counter()
     by_field: defaultdict[str, Counter[str]] = defaultdict(Counter)
-    for record in recorded:
-        for span in record["grounding"]:
-            overall[span["status"]] += 1
-            by_field[generic_path(span["path"])][span["status"]] += 1
+    for line in recorded:
+        for span in line.grounding or []:
+            overall[span.status] += 1
+            by_field[generic_path(span.path)][span.status] += 1
 
     def rates(counts: Counter[str]) -> dict[str, Any]:
         total = sum(counts.values())
@@ -70,8 +71,8 @@ def load_run(path: Path, list_field: str, shape: dict[str, Any] | None = None) -
     `shape` is the schema's JSON schema: a line whose records do not have its structure is skipped."""
     lines = read_run(path, list_field, shape)
     records = lines.records
-    incidents = {r["doc_id"]: (r.get(list_field) or []) if r["status"] == "ok" else [] for r in records}
-    statuses = {r["doc_id"]: r["status"] for r in records}
+    incidents: dict[str, list[dict[str, Any]]] = {line.doc_id: line.records for line in records}
+    statuses: dict[str, str] = {line.doc_id: line.status for line in records}
     manifest = read_manifest(path)
     return RunPredictions(
         incidents, statuses, manifest, grounding_summary(records), records, lines.problems, lines.warnings()
@@ -204,7 +205,7 @@ def fusion_scores(
         if g["id"] in scored
     ]
     aligned = {f"{d.doc_id}#{pair.pred_index}": pair.gold_id for d in result.documents for pair in d.pairs}
-    records = [record for record in run.records if record["doc_id"] in gold]
+    records = [line for line in run.records if line.doc_id in gold]
     extracted = [
         report for report in source_incidents(records, "the run")[0] if in_scope(config, report.incident, is_gold=False)
     ]

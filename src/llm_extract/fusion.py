@@ -53,22 +53,27 @@ A model adjudicating borderline merges is not implemented: an event whose weakes
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_extract.canonical import build_event
 from llm_extract.errors import LLMExtractError
 from llm_extract.gc_pause import collector_paused
 from llm_extract.incidents import Name, Period, Range, SourceIncident, name_words, same_name
 from llm_extract.normalize.dates import period_range
+from llm_extract.runline import RunLine
 from llm_extract.scoring import as_date
 from llm_extract.store import line_warning, read_run, record_problem
 
-RECORDS_FIELD = "incidents"  # the incident_v1 list a run line carries
+if TYPE_CHECKING:
+    from llm_extract.schema_loader import SchemaSpec
+
+INCIDENT_SCHEMA = "incident_v1"  # the schema whose records fusion reads
 UNKNOWN_PRECISION_DAYS = 3  # a model date with precision "unknown" stands for the 7 days around it
 
 
@@ -172,24 +177,35 @@ def source_incident(
     )
 
 
-def source_incidents(records: Iterable[dict[str, Any]], origin: str = "run") -> tuple[list[SourceIncident], list[str]]:
-    """The reports of every `ok` line of a stored run, and the ids of the lines that are not ok."""
+@functools.cache
+def incident_schema() -> SchemaSpec:
+    from llm_extract.schema_loader import load_schema  # the schema fusion reads (no import cycle at load)
+
+    return load_schema(INCIDENT_SCHEMA)
+
+
+def source_incidents(
+    lines: Iterable[RunLine | Mapping[str, Any]], origin: str = "run"
+) -> tuple[list[SourceIncident], list[str]]:
+    """The reports of every `ok` line of a stored run, and the ids of the lines that are not ok (a line may
+    also be given as its JSON object)."""
+    list_field = incident_schema().list_field
     reports: list[SourceIncident] = []
     skipped: list[str] = []
-    for record in records:
-        doc_id = record["doc_id"]
-        if record.get("status") != "ok":
+    for given in lines:
+        line = RunLine.coerce(given, list_field)
+        doc_id = line.doc_id
+        if not line.ok:
             skipped.append(doc_id)
             continue
-        incidents = record.get(RECORDS_FIELD)
+        incidents = line.items if line.list_field == list_field else None
         if not isinstance(incidents, list):
-            raise FusionError(
-                f"{origin}: document {doc_id} has no '{RECORDS_FIELD}' list; fuse reads runs of the incident_v1 schema"
-            )
-        normalized = record.get("normalized") or {}
-        meta = {key: record.get(key) for key in ("origin", "published", "url", "source")}
+            refusal = f"has no '{list_field}' list; fuse reads runs of the {INCIDENT_SCHEMA} schema"
+            raise FusionError(f"{origin}: document {doc_id} {refusal}")
+        normalized = line.normalized or {}
+        meta = {"origin": line.origin, "published": line.published, "url": line.url, "source": line.source}
         for index, incident in enumerate(incidents):
-            prefix = f"{RECORDS_FIELD}[{index}]."
+            prefix = f"{list_field}[{index}]."
             own = {key.removeprefix(prefix): value for key, value in normalized.items() if key.startswith(prefix)}
             extra = {"role": incident.get("role"), "evidence": incident.get("evidence") or []}
             reports.append(source_incident(f"{doc_id}#{index}", doc_id, index, incident, own, meta | extra))
@@ -208,20 +224,20 @@ class RunReports:
 def run_incidents(path: Path) -> RunReports:
     """The reports of a stored run, read by store.read_run: malformed lines are skipped and named by line
     number (a missing, empty or wholly unusable file raises); a run of another schema is refused."""
-    from llm_extract.schema_loader import load_schema  # the schema fusion reads (no import cycle at load)
-
-    shape = load_schema("incident_v1").json_schema
+    spec = incident_schema()
+    list_field = spec.list_field
     lines = read_run(path)
-    numbered = lines.numbered()
-    ok = [record for _, record in numbered if record["status"] == "ok"]
-    if ok and not any(RECORDS_FIELD in record for record in ok):
-        raise FusionError(f"{path}: no line has an '{RECORDS_FIELD}' list; fuse reads runs of the incident_v1 schema")
+    numbered = [(number, line.under(list_field)) for number, line in lines.numbered()]
+    ok = [line for _, line in numbered if line.ok]
+    if ok and not any(line.list_field == list_field for line in ok):
+        refusal = f"no line has an '{list_field}' list; fuse reads runs of the {INCIDENT_SCHEMA} schema"
+        raise FusionError(f"{path}: {refusal}")
     problems = [(p.line, p.reason) for p in lines.problems]
     usable = []
-    for number, record in numbered:
-        problem = record_problem(record, RECORDS_FIELD, shape)
+    for number, line in numbered:
+        problem = record_problem(line.to_dict(), list_field, spec.json_schema)
         if problem is None:
-            usable.append(record)
+            usable.append(line)
         else:
             problems.append((number, problem))
     reports, not_ok = source_incidents(usable, str(path))

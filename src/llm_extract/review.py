@@ -22,9 +22,10 @@ import jinja2
 from llm_extract.annotate import annotate, generic_path
 from llm_extract.documents import Document, iter_inputs
 from llm_extract.evaluate import evaluate_run
+from llm_extract.runline import RunLine
 from llm_extract.schema_loader import SchemaSpec
 from llm_extract.scoring import get_path
-from llm_extract.store import Record, read_manifest, read_run
+from llm_extract.store import read_manifest, read_run
 from llm_extract.suite import Suite
 
 PALETTE = ("#fde68a", "#bfdbfe", "#bbf7d0", "#fecaca", "#ddd6fe", "#fbcfe8", "#a5f3fc", "#fed7aa", "#d9f99d",
@@ -218,33 +219,32 @@ def _document_texts(paths: list[Path]) -> dict[str, Document]:
 
 
 def review_document(
-    record: Record, document: Document | None, spec: SchemaSpec, gold: dict[str, Any] | None
+    line: RunLine, document: Document | None, spec: SchemaSpec, gold: dict[str, Any] | None
 ) -> ReviewDocument:
     """One article's part of the page: text cut into highlighted segments, and its incident cards."""
     list_field = spec.list_field
-    view = ReviewDocument(record["doc_id"], record["status"], record.get("error"), record.get("origin"), None, None,
-                          record.get("anchor"), reasks=record.get("reasks", 0))  # fmt: skip
-    items = record.get(list_field) or []
+    view = ReviewDocument(line.doc_id, line.status, line.error, line.origin, None, None, line.anchor,
+                          reasks=line.reasks)  # fmt: skip
+    items = (line.items or []) if line.list_field == list_field else []
     if document is None:
         view.text_problem = "article text not found (give its file with --docs)"
-    elif record.get("text_sha256") and hashlib.sha256(document.text.encode()).hexdigest() != record["text_sha256"]:
+    elif line.text_sha256 and hashlib.sha256(document.text.encode()).hexdigest() != line.text_sha256:
         view.text_problem = "the article's text has changed since the run: highlights are not shown"
     else:
         view.text = document.text
     # Runs stored before grounding existed are annotated here, from the same text.
-    annotations = record if "grounding" in record or document is None else annotate(items, document, spec)
-    view.anchor = annotations.get("anchor")
-    grounding = annotations.get("grounding") or []
+    annotated = line if line.grounded or document is None else line.with_annotations(annotate(items, document, spec))
+    view.anchor = annotated.anchor
     by_path: dict[str, dict[str, Any]] = {}
-    for span in grounding:
-        span = {**span, "field": field_key(span["path"], list_field)}
-        if view.text is not None and span["start"] is not None:
-            span["id"] = len(view.spans)
-            view.spans.append(span)
-        by_path[span["path"]] = span
+    for stored in annotated.grounding or []:
+        page_span = {**stored.as_dict(), "field": field_key(stored.path, list_field)}
+        if view.text is not None and stored.start is not None:
+            page_span["id"] = len(view.spans)
+            view.spans.append(page_span)
+        by_path[stored.path] = page_span
     if view.text is not None:
         view.segments = segments_of(view.text, view.spans)
-    normalized = annotations.get("normalized") or {}
+    normalized = annotated.normalized or {}
     for index, incident in enumerate(items):
         prefix = f"{list_field}[{index}]"
         rows, flags = [], []
@@ -280,8 +280,8 @@ def build_review(
     texts = _document_texts(documents)
     gold = _gold_views(suite, run_path, spec) if suite is not None else None
     views = [
-        review_document(record, texts.get(record["doc_id"]), spec, None if gold is None else gold.get(record["doc_id"]))
-        for record in records
+        review_document(line, texts.get(line.doc_id), spec, None if gold is None else gold.get(line.doc_id))
+        for line in records
     ]
     fields = [field_key(f"{spec.list_field}[0].{path}", spec.list_field) for path in spec.grounded_fields]
     return {
