@@ -51,6 +51,7 @@ from llm_extract.store import (
     line_warning,
     manifest_path_for,
     now_iso,
+    read_lines,
     read_manifest,
     read_records,
 )
@@ -125,7 +126,8 @@ def _manifest(
 def _needs_model(runner: BatchRunner, paths: list[Path], limit: int | None) -> bool:
     """False when every document is already done in the output or answered by the response cache: then no
     server is started (and no weights verified) for nothing."""
-    stored = {record["doc_id"]: record for record in read_records(runner.store.path)[0]}
+    # as JSON objects: runner.is_done reads those until runner.py reads RunLine (then drop .to_dict())
+    stored = {line.doc_id: line.to_dict() for line in read_lines(runner.store.path)[0]}
     for item in itertools.islice(iter_inputs(paths), limit):
         if not isinstance(item, Document) or runner.is_done(stored.get(item.id), runner.work_key(item)):
             continue

@@ -22,6 +22,7 @@ from llm_extract.display import shown
 from llm_extract.errors import LLMExtractError
 from llm_extract.fusion import FusionConfig
 from llm_extract.report import describe_change, plain_scores, score_rows
+from llm_extract.runline import RunLine
 from llm_extract.store import Record
 
 app = typer.Typer(
@@ -88,7 +89,7 @@ class ProgressObserver:
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.task: TaskID | None = None
-        self.records: list[Record] = []
+        self.records: list[RunLine] = []
         self.tokens = 0
         self.started_at = time.monotonic()
 
@@ -98,35 +99,36 @@ class ProgressObserver:
         self.started_at = time.monotonic()
         self.task = self.progress.add_task("extracting", total=planned - already_done, rate="-", tokens=0)
 
-    def recorded(self, record: Record) -> None:
-        self.records.append(record)
-        self.tokens += record["usage"]["total_tokens"]
-        if record["status"] != "ok":
-            style = STATUS_STYLE[record["status"]]
-            first_line = (record.get("error") or "").splitlines()[0] if record.get("error") else ""
-            console.print(f"[{style}]{record['status']}[/] {shown(record['doc_id'])}: {shown(first_line)}")
+    def recorded(self, record: RunLine | Record) -> None:
+        line = RunLine.coerce(record)  # runner.py hands a JSON object until it writes RunLine
+        self.records.append(line)
+        self.tokens += line.usage.total_tokens
+        if not line.ok:
+            style = STATUS_STYLE[line.status]
+            first_line = line.error.splitlines()[0] if line.error else ""
+            console.print(f"[{style}]{line.status}[/] {shown(line.doc_id)}: {shown(first_line)}")
         elapsed = max(time.monotonic() - self.started_at, 1e-9)
         assert self.task is not None
         self.progress.update(self.task, advance=1, rate=f"{len(self.records) / elapsed:.2f}", tokens=f"{self.tokens:,}")
 
 
-def _summary_table(records: list[Record], list_field: str) -> Table:
+def _summary_table(records: list[RunLine], list_field: str) -> Table:
     table = Table(title="Extraction summary", show_lines=False)
     for column in ("document", "status", "incidents", "main/bg", "tokens", "attempts", "seconds", "error"):
         numeric = column in {"incidents", "tokens", "attempts", "seconds"}
         table.add_column(column, justify="right" if numeric else "left", overflow="fold")
-    for record in records[:TABLE_ROWS_MAX]:
-        items = record.get(list_field) or []
+    for line in records[:TABLE_ROWS_MAX]:
+        items = (line.items or []) if line.list_field == list_field else []
         roles = [item.get("role") for item in items if isinstance(item, dict)]
-        error = (record.get("error") or "").splitlines()
+        error = (line.error or "").splitlines()
         table.add_row(
-            shown(record["doc_id"]),
-            f"[{STATUS_STYLE[record['status']]}]{record['status']}[/]",
-            str(len(items)) if record["status"] == "ok" else "-",
+            shown(line.doc_id),
+            f"[{STATUS_STYLE[line.status]}]{line.status}[/]",
+            str(len(items)) if line.ok else "-",
             f"{roles.count('main')}/{roles.count('background')}" if roles else "-",
-            f"{record['usage']['total_tokens']:,}",
-            str(record["attempts"]),
-            f"{record['latency_s']:.1f}",
+            f"{line.usage.total_tokens:,}",
+            str(line.attempts),
+            f"{line.latency_s:.1f}",
             shown((error[-1] if error else "")[:60]),
         )
     if len(records) > TABLE_ROWS_MAX:
