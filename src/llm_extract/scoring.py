@@ -253,26 +253,45 @@ def value_matches(kind: FieldKind, gold: Any, pred: Any, fuzzy_threshold: float,
     raise ValueError(f"unknown field kind {kind!r}")
 
 
-def _date_distance(gold: Any, pred: Any) -> int | None:
-    """Days from the predicted date to a gold date or to the nearest end of a gold range ({"range": [lo, hi]},
-    null for an open end); 0 inside it. None when either side is not a date (an unreadable range bound too)."""
-    p = as_date(pred)
-    if p is None:
-        return None
+def _ordinal(value: Any) -> int | None:
+    """The day of a date (as_date) as a number (date.toordinal); None for no date."""
+    day = as_date(value)
+    return None if day is None else day.toordinal()
+
+
+def _date_bounds(gold: Any) -> tuple[int | None, int | None] | None:
+    """The days (ordinals) a gold date names: (day, day), or a range's ends ({"range": [lo, hi]}, None for an
+    open end). None when it is no date (an unreadable range bound too)."""
     if isinstance(gold, dict) and "range" in gold:
         bounds = gold["range"]
         if not isinstance(bounds, list | tuple) or len(bounds) != 2:
             return None
-        low, high = (None if bound is None else as_date(bound) for bound in bounds)
+        low, high = (None if bound is None else _ordinal(bound) for bound in bounds)
         if (low is None and bounds[0] is not None) or (high is None and bounds[1] is not None):
             return None
-        if low is not None and p < low:
-            return (low - p).days
-        if high is not None and p > high:
-            return (p - high).days
-        return 0
-    g = as_date(gold)
-    return None if g is None else abs((g - p).days)
+        return low, high
+    day = _ordinal(gold)
+    return None if day is None else (day, day)
+
+
+def _days_outside(bounds: tuple[int | None, int | None], day: int) -> int:
+    """Days from `day` to the nearest of the gold's days (_date_bounds); 0 among them."""
+    low, high = bounds
+    if low is not None and day < low:
+        return low - day
+    if high is not None and day > high:
+        return day - high
+    return 0
+
+
+def _date_distance(gold: Any, pred: Any) -> int | None:
+    """Days from the predicted date to a gold date or to the nearest end of a gold range ({"range": [lo, hi]},
+    null for an open end); 0 inside it. None when either side is not a date (an unreadable range bound too)."""
+    day = _ordinal(pred)
+    if day is None:
+        return None
+    bounds = _date_bounds(gold)
+    return None if bounds is None else _days_outside(bounds, day)
 
 
 def _element_kind(kind: FieldKind) -> FieldKind:
@@ -281,6 +300,9 @@ def _element_kind(kind: FieldKind) -> FieldKind:
 
 @dataclass(slots=True)
 class FieldResult:
+    """One field of a pair. Read it, do not change it: score() gives every result of the same comparison one
+    Counts object (the fast path below)."""
+
     path: str
     counts: Counts
     verdict: Verdict
@@ -448,24 +470,40 @@ def key_agrees(spec: FieldSpec, gold: Any, pred: Any, precision: Any, config: Sc
     the prediction contradicts every gold alternative."""
     if pred is None or spec.kind in SET_KINDS:
         return True
+    if spec.kind == "date":
+        days = _key_days(gold, precision)
+        return days is None or _near(days, _ordinal(pred), config.date_tolerance_days)
     options = alternatives(gold)
     values = [option for option in options if option is not None]
     if not values:
         return True
-    if spec.kind == "date":
-        if len(values) < len(options):  # null accepted: the article does not fix the day, so no day contradicts it
-            return True
-        if isinstance(precision, list):
-            precision = precision[0] if precision else None
-        if precision not in (None, "day"):
-            return True
-        distances = [_date_distance(value, pred) for value in values]
-        if any(distance is None for distance in distances):  # a side that is no readable date sets no condition
-            return True
-        return min(distances) <= config.date_tolerance_days  # type: ignore[type-var]
     if spec.kind == "name":
         return any(_names_compatible(value, pred, config.fuzzy_threshold) for value in values)
     return any(value_matches(spec.kind, value, pred, config.fuzzy_threshold, precision) for value in values)
+
+
+def _key_days(gold: Any, precision: Any) -> list[tuple[int | None, int | None]] | None:
+    """The days a date key field's gold names (_date_bounds), one entry per alternative; None where it sets no
+    condition: no value; null accepted (the article does not fix the day, so no day contradicts it); a precision
+    coarser than a day; an alternative that is no readable date."""
+    options = alternatives(gold)
+    values = [option for option in options if option is not None]
+    if not values or len(values) < len(options):
+        return None
+    if isinstance(precision, list):
+        precision = precision[0] if precision else None
+    if precision not in (None, "day"):
+        return None
+    days = [_date_bounds(value) for value in values]
+    return None if None in days else days  # type: ignore[return-value]
+
+
+def _near(days: list[tuple[int | None, int | None]], day: int | None, tolerance: int) -> bool:
+    """Whether a predicted day (an ordinal; None: no readable date, which sets no condition) is within
+    `tolerance` days of one of the gold's days (_key_days)."""
+    if day is None:
+        return True
+    return min(_days_outside(bounds, day) for bounds in days) <= tolerance
 
 
 def _names_compatible(gold: Any, pred: Any, threshold: float) -> bool:
@@ -621,26 +659,32 @@ def _canonical(incident: dict[str, Any]) -> str:
 # ---- the fast path --------------------------------------------------------------------------
 #
 # score_document gives exactly what reference_score_document gives (tests/test_scoring_speed_equivalence.py),
-# about 7 times faster over bench/scoring.py's documents (score() over many documents):
+# about 10 times faster over bench/scoring.py's documents (score() over many documents):
 # - A comparison's counts depend only on the field, the gold value, the predicted value and (for dates) the
 #   gold's precision, and the same values recur across pairs and documents. So each incident's values are
 #   read once (not once per pair), each value gets a hashable key that only an identical value shares (a
 #   predicted one a number, which hashes at once at every look-up), and each field remembers the outcome of
 #   every (gold key, predicted key) it has compared. A new combination is compared by the functions above
-#   (compare_scalar, compare_set), so every outcome is theirs.
+#   (compare_scalar, compare_set), so every outcome is theirs, and its Counts object serves every FieldResult
+#   that has this outcome.
+# - Key fields are checked first: a pair they forbid (_INCOMPATIBLE) is never compared field by field. A gold
+#   date is turned into day numbers once (_key_days), so checking it against a predicted date is a subtraction.
 # - A pair's outcomes are looked up once, for its similarity and, if it is aligned, for its FieldResults.
 # - Similarities are summed in the same order as similarity() sums them, so the matrix is bit for bit the same.
 # - The canonical order (a JSON dump of every incident) and linear_sum_assignment are needed only where the
 #   answer could depend on them: a tie in the alignment, or gold ids given by position. Where the optimal
-#   alignment is the only one (_clear_assignment) and the gold ids are distinct, neither is run.
+#   alignment is the only one (_clear_assignment; an incident whose key fields contradict every partner does
+#   not make it ambiguous) and the gold ids are distinct, neither is run.
 # - score() pauses the cyclic garbage collector: scoring makes no reference cycles.
 
 _LIST, _DICT = object(), object()
+_PLAIN = {str, int, type(None)}  # values that are their own key (_key)
 
-# An outcome: tp, fp, fn, verdict, the field's path, its position among the document's per-path counts, and
-# what it adds to a pair's similarity sums: weight * agreement and weight where either side has a value, 0.0
-# and 0.0 where neither has (adding 0.0 to a sum that starts at 0.0 leaves it bit for bit as skipping does).
-_Outcome = tuple[int, int, int, Verdict, str, int, float, float]
+# An outcome: tp, fp, fn, verdict, the field's path, its position among the document's per-path counts, what it
+# adds to a pair's similarity sums (weight * agreement and weight where either side has a value, 0.0 and 0.0
+# where neither has: adding 0.0 to a sum that starts at 0.0 leaves it bit for bit as skipping does), and the
+# Counts of tp, fp and fn that its FieldResults share.
+_Outcome = tuple[int, int, int, Verdict, str, int, float, float, Counts]
 
 
 def _key(value: Any) -> Any:
@@ -650,9 +694,11 @@ def _key(value: Any) -> Any:
     if kind is str or value is None:
         return value
     if kind is list:
-        return (_LIST, *map(_key, value))
-    if kind is int or kind is bool:
-        return (kind, value)
+        return (_LIST, *value) if _PLAIN.issuperset(map(type, value)) else (_LIST, *map(_key, value))
+    if kind is int:
+        return value
+    if kind is bool:
+        return (bool, value)
     if kind is float:
         return (float, repr(value)) if value == value else object()
     if kind is dict:
@@ -741,7 +787,12 @@ def _gold_getter(parts: tuple[tuple[str, bool], ...]) -> Callable[[Any], Any]:
             items = node.get(a)
             if items is None:
                 return None
-            return [_optional_element(item, b, item.get(b)) if isinstance(item, dict) else None for item in items]
+            return [
+                (_optional_element(item, b, item.get(b)) if OPTIONAL in item else item.get(b))
+                if isinstance(item, dict)
+                else None
+                for item in items
+            ]
 
         return get_list_key
     return functools.partial(_walk, parts=parts, gold=True)
@@ -833,7 +884,7 @@ def _cached_fields(config: ScoringConfig) -> tuple[_Field, ...]:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Gold:
     """A gold incident ready for pairing (or the empty gold an unmatched prediction meets): per scored field
     (scored_fields), its outcome row (predicted key -> outcome), the gold value and the gold's precision."""
@@ -842,11 +893,20 @@ class _Gold:
     rows: list[dict[Any, _Outcome]]
     values: list[Any]
     precisions: list[Any]
-    # joint_fields: (the dependent field's positions, the position of the date it depends on, the dependent's
-    # outcome when that date disagrees, by position)
-    joints: list[tuple[list[int], int, dict[int, _Outcome]]]
-    # key fields (key_fields) with a value: (position, field index, {predicted key: agrees})
+    joints: list[tuple[list[int], int]]  # joint_fields: (the dependent field's positions, its date's position)
+    # key fields (key_fields) that may forbid the pair (key_agrees): a date as (field index, its days: _key_days)
+    # where it sets a condition; another as (position, field index, {predicted key: agrees}), shared by every
+    # gold incident of its value
+    days: list[tuple[int, list[tuple[int | None, int | None]]]]
     checks: list[tuple[int, int, dict[Any, bool]]]
+
+
+def _rows(tables: list[dict[Any, dict[Any, _Outcome]]], keys: list[Any]) -> list[dict[Any, _Outcome]]:
+    """Each field's outcome row for its gold key, a new one where there is none yet."""
+    rows = list(map(dict.get, tables, keys))
+    if all(rows):
+        return rows
+    return [row or table.setdefault(key, {}) for row, table, key in zip(rows, tables, keys, strict=True)]
 
 
 def _similarity(outcomes: list[_Outcome]) -> float:
@@ -858,6 +918,25 @@ def _similarity(outcomes: list[_Outcome]) -> float:
     return total / weight if weight else 0.0
 
 
+def _as_outcome(field_: _Field, counts: Counts) -> _Outcome:
+    tp, fp, fn = counts.tp, counts.fp, counts.fn
+    counted = tp + fp + fn != 0
+    return (
+        tp,
+        fp,
+        fn,
+        _verdict(tp, fp, fn),
+        field_.spec.path,
+        field_.slot,
+        field_.weight * counts.agreement if counted else 0.0,
+        field_.weight if counted else 0.0,
+        counts,
+    )
+
+
+_DEMOTED = object()  # where a dependent field's outcome row keeps its outcome beside a disagreeing date
+
+
 class _Scorer:
     """score_document for one configuration, remembering outcomes across the documents of a score() call."""
 
@@ -866,12 +945,18 @@ class _Scorer:
         self.fields = _fields(config)
         self.paths = list({spec.path: None for spec in config.fields})
         self.tables: list[dict[Any, dict[Any, _Outcome]]] = [{} for _ in self.fields]
+        # per key field: a date's days (_key_days) by gold key and precision, another's {predicted key: agrees}
+        # by gold key
+        self.agreements: list[dict[Any, Any]] = [{} for _ in self.fields]
+        self.ordinals: dict[Any, int | None] = {}  # _ordinal of a predicted date, by its key
         self.getters = [f.get for f in self.fields]
         self.readers = [f.read for f in self.fields]
-        self.dated = [(index, f.precision, f.dated) for index, f in enumerate(self.fields) if f.precision is not None]
+        self.precisions = [(index, f.precision) for index, f in enumerate(self.fields) if f.precision is not None]
+        self.dates = [index for index, f in enumerate(self.fields) if f.precision is not None and f.dated]
         self.ids: dict[Any, int] = {}
         paths = [f.spec.path for f in self.fields]
         self.joints = [(dependent, on) for dependent, on in joint_fields(config)]
+        self.every_joint = self._joints(range(len(self.fields)))
         self.key_indexes = [paths.index(spec.path) for spec in key_fields(config)]  # the first spec of each path
         # An unmatched prediction is compared with no gold incident: every field, gold value and precision None.
         self.nothing = [None] * len(self.fields)
@@ -883,58 +968,65 @@ class _Scorer:
         ids = self.ids
         return [v if type(v) is str or v is None else ids.setdefault(_key(v), len(ids)) for v in values]
 
+    def _joints(self, indexes: Iterable[int]) -> list[tuple[list[int], int]]:
+        """joint_fields as positions among a gold incident's scored fields (their indexes)."""
+        paths = [self.fields[index].spec.path for index in indexes]
+        joints = []
+        for dependent, on in self.joints:
+            positions = [position for position, path in enumerate(paths) if path == dependent]
+            if positions and on in paths:
+                joints.append((positions, paths.index(on)))
+        return joints
+
     def _gold(self, incident: dict[str, Any] | None) -> _Gold:
         """The gold incident's scored fields (scored_fields), with their values (as compare_field reads them),
         and the outcome row of each (a date's also keyed by what the gold's precision decides). None: no gold."""
         values = self.nothing if incident is None else [read(incident) for read in self.readers]
-        keys = [value if type(value) is str or value is None else _key(value) for value in values]  # used once
+        keys = [value if type(value) in _PLAIN else _key(value) for value in values]  # gold keys: used once
         precisions = [None] * len(values)
-        for index, precision_of, dated in self.dated:
+        for index, precision_of in self.precisions:
             precision = precision_of(incident) if incident else None
-            precision = precisions[index] = precision[0] if isinstance(precision, list) else precision
-            if dated:
-                keys[index] = (keys[index], _precision_key(precision))
-        fields = None
-        if _ABSENT in values:  # the gold leaves some fields out on purpose (values are JSON: no odd __eq__)
-            fields = [index for index, value in enumerate(values) if value is not _ABSENT]
-            values, keys, precisions = ([items[index] for index in fields] for items in (values, keys, precisions))
-        tables = self.tables if fields is None else [self.tables[index] for index in fields]
-        rows = [table.setdefault(key, {}) for table, key in zip(tables, keys, strict=True)]
-        indexes = list(range(len(self.fields))) if fields is None else fields
-        joints = []
-        for dependent, on in self.joints:
-            ons = [position for position, index in enumerate(indexes) if self.fields[index].spec.path == on]
-            positions = [
-                position for position, index in enumerate(indexes) if self.fields[index].spec.path == dependent
-            ]
-            if ons and positions:
-                demoted = {position: self._demoted(indexes[position], values[position]) for position in positions}
-                joints.append((positions, ons[0], demoted))
-        checks = []
-        if incident is not None:
-            for index in self.key_indexes:
-                if index in indexes and any(
-                    option is not None for option in alternatives(values[indexes.index(index)])
-                ):
-                    checks.append((indexes.index(index), index, {}))
-        return _Gold(fields, rows, values, precisions, joints, checks)
-
-    def _demoted(self, index: int, gold_value: Any) -> _Outcome:
-        field_ = self.fields[index]
-        counts = _demoted_counts(gold_value)
-        verdict = _verdict(counts.tp, counts.fp, counts.fn)
-        return (counts.tp, counts.fp, counts.fn, verdict, field_.spec.path, field_.slot, 0.0, field_.weight)
+            precisions[index] = precision[0] if isinstance(precision, list) else precision
+        days, checks = [], []
+        for index in self.key_indexes:
+            if values[index] is _ABSENT:
+                continue
+            memo = self.agreements[index]
+            if self.fields[index].dated:
+                key = (keys[index], _key(precisions[index]))
+                if key not in memo:
+                    memo[key] = _key_days(values[index], precisions[index])
+                if memo[key] is not None:
+                    days.append((index, memo[key]))
+            else:
+                checks.append((index, index, memo.setdefault(keys[index], {})))
+        for index in self.dates:
+            keys[index] = (keys[index], _precision_key(precisions[index]))
+        if _ABSENT not in values:  # the gold leaves no field out on purpose (values are JSON: no odd __eq__)
+            return _Gold(None, _rows(self.tables, keys), values, precisions, self.every_joint, days, checks)
+        fields = [index for index, value in enumerate(values) if value is not _ABSENT]
+        values, keys, precisions = ([items[index] for index in fields] for items in (values, keys, precisions))
+        rows = _rows([self.tables[index] for index in fields], keys)
+        checks = [(fields.index(index), index, known) for _, index, known in checks]
+        return _Gold(fields, rows, values, precisions, self._joints(fields), days, checks)
 
     def _agrees(self, gold: _Gold, keys: list[Any], values: list[Any]) -> bool:
-        """pair_agrees from the pair's values: each key field's answer remembered per predicted key."""
+        """pair_agrees from the pair's values (key_agrees): a date's days found once per gold and predicted
+        value, another field's answer remembered per gold and predicted key."""
+        for index, days in gold.days:
+            key = keys[index]
+            day = self.ordinals.get(key, _ABSENT)
+            if day is _ABSENT:
+                day = self.ordinals[key] = _ordinal(values[index])
+            if not _near(days, day, self.config.date_tolerance_days):  # type: ignore[arg-type]
+                return False
         for position, index, known in gold.checks:
             key = keys[index]
             agrees = known.get(key)
             if agrees is None:
                 spec = self.fields[index].spec
-                value = values[index]
                 agrees = known[key] = key_agrees(
-                    spec, gold.values[position], value, gold.precisions[position], self.config
+                    spec, gold.values[position], values[index], gold.precisions[position], self.config
                 )
             if not agrees:
                 return False
@@ -945,16 +1037,16 @@ class _Scorer:
         if gold.fields is not None:
             keys = [keys[index] for index in gold.fields]
         outcomes = list(map(dict.get, gold.rows, keys))
-        if None in outcomes:  # a combination not seen yet: compared by the functions above, and remembered
+        if not all(outcomes):  # a combination not seen yet: compared by the functions above, and remembered
             for position, outcome in enumerate(outcomes):
                 if outcome is None:
                     index = position if gold.fields is None else gold.fields[position]
                     outcomes[position] = self._outcome(gold, position, keys[position], values[index])
-        for positions, on, demoted in gold.joints:  # a precision right beside a wrong date is wrong (joint_fields)
+        for positions, on in gold.joints:  # a precision right beside a wrong date is wrong (joint_fields)
             if outcomes[on][1] or outcomes[on][2]:
                 for position in positions:
                     if outcomes[position][0]:
-                        outcomes[position] = demoted[position]
+                        outcomes[position] = self._demoted(gold, position)
         return outcomes
 
     def _outcome(self, gold: _Gold, position: int, key: Any, value: Any) -> _Outcome:
@@ -964,19 +1056,16 @@ class _Scorer:
             counts = compare_set(field_.spec, gold_value, value, threshold)
         else:
             counts = compare_scalar(field_.spec, gold_value, value, threshold, gold.precisions[position])
-        tp, fp, fn = counts.tp, counts.fp, counts.fn
-        counted = tp + fp + fn != 0
-        outcome = (
-            tp,
-            fp,
-            fn,
-            _verdict(tp, fp, fn),
-            field_.spec.path,
-            field_.slot,
-            field_.weight * counts.agreement if counted else 0.0,
-            field_.weight if counted else 0.0,
-        )
-        gold.rows[position][key] = outcome
+        outcome = gold.rows[position][key] = _as_outcome(field_, counts)
+        return outcome
+
+    def _demoted(self, gold: _Gold, position: int) -> _Outcome:
+        """The dependent field's outcome beside a disagreeing date: the gold value decides it, so its row keeps it."""
+        row = gold.rows[position]
+        outcome = row.get(_DEMOTED)
+        if outcome is None:
+            field_ = self.fields[position if gold.fields is None else gold.fields[position]]
+            outcome = row[_DEMOTED] = _as_outcome(field_, _demoted_counts(gold.values[position]))
         return outcome
 
     @staticmethod
@@ -986,14 +1075,14 @@ class _Scorer:
         """The pair's FieldResults (compare_incidents), its counts added to the document's `totals`."""
         if gold.fields is not None:
             values = [values[index] for index in gold.fields]
-        for tp, fp, fn, _, _, slot, _, counted in outcomes:
-            if counted:
+        for tp, fp, fn, _, _, slot, _, _, _ in outcomes:
+            if tp or fp or fn:
                 total = totals[slot]
                 total[0] += tp
                 total[1] += fp
                 total[2] += fn
         return [
-            FieldResult(outcome[4], Counts(outcome[0], outcome[1], outcome[2]), outcome[3], gold_value, value)
+            FieldResult(outcome[4], outcome[8], outcome[3], gold_value, value)
             for outcome, gold_value, value in zip(outcomes, gold.values, values, strict=True)
         ]
 
@@ -1021,18 +1110,14 @@ class _Scorer:
         matched_pred: set[int] = set()
         golds = [self._gold(g) for g in gold_items]
         if gold_items and pred_items:
-            pair = self._pair
+            pair, agrees = self._pair, self._agrees
+            # A pair whose key fields contradict is never compared field by field: it cannot align.
             outcomes = [
-                [pair(g, keys, values) for g in golds] for keys, values in zip(pred_keys, pred_values, strict=True)
+                [pair(g, keys, values) if agrees(g, keys, values) else None for g in golds]
+                for keys, values in zip(pred_keys, pred_values, strict=True)
             ]
-            matrix = [[_similarity(cell) for cell in row] for row in outcomes]
-            if self.key_indexes:
-                agrees = self._agrees
-                for row, (keys, values) in enumerate(zip(pred_keys, pred_values, strict=True)):
-                    for col, g in enumerate(golds):
-                        if g.checks and not agrees(g, keys, values):
-                            matrix[row][col] = _INCOMPATIBLE
-            chosen = None if ids_decide else _clear_assignment(matrix)
+            matrix = [[_INCOMPATIBLE if cell is None else _similarity(cell) for cell in row] for row in outcomes]
+            chosen = None if ids_decide else _clear_assignment(matrix, config.min_similarity)
             if chosen is None:
                 # Canonical order first: tied assignments are then broken the same way however the inputs
                 # are ordered (a stable sort of positions by the incident's canonical text).
@@ -1056,7 +1141,10 @@ class _Scorer:
                     continue
                 matched_pred.add(row)
                 matched_gold.add(col)
-                fields = self._results(golds[col], outcomes[row][col], pred_values[row], totals)
+                found = outcomes[row][col]
+                if found is None:  # contradicting key fields, aligned only under a floor of _INCOMPATIBLE or lower
+                    found = self._pair(golds[col], pred_keys[row], pred_values[row])
+                fields = self._results(golds[col], found, pred_values[row], totals)
                 pairs.append(PairResult(_gold_id(gold_items[col], col), pred_items[row][0], round(value, 4), fields))
         elif ids_decide:
             order = _canonical_order(gold_items)
@@ -1110,10 +1198,13 @@ def _canonical_order(items: list[Any]) -> list[int]:
 _CLEAR = 1e-9  # far above the rounding of linear_sum_assignment's sums of similarities, far below any real gap
 
 
-def _clear_assignment(matrix: list[list[float]]) -> list[tuple[int, int]] | None:
-    """The optimal assignment when it is the only one, so that no order of the inputs can change it: each
-    incident on the smaller side has a partner clearly better than its others, and no two the same one.
-    None otherwise: then the canonical order and linear_sum_assignment decide, ties included."""
+def _clear_assignment(matrix: list[list[float]], floor: float) -> list[tuple[int, int]] | None:
+    """The optimal assignment's pairs at or above `floor` when no order of the inputs can change them: each
+    incident on the smaller side has a partner clearly better than its others, and no two the same one. An
+    incident that is as similar to every other (all key fields contradict) and under the floor is left out:
+    it adds the same to every assignment and stays unmatched whatever partner it takes, so the others' optimum
+    is the whole one's. None otherwise: then the canonical order and linear_sum_assignment decide, ties
+    included."""
     transposed = len(matrix) > len(matrix[0])
     lines: Sequence[Sequence[float]] = list(zip(*matrix, strict=True)) if transposed else matrix
     chosen: list[tuple[int, int]] = []
@@ -1128,6 +1219,8 @@ def _clear_assignment(matrix: list[list[float]]) -> list[tuple[int, int]] | None
                 best, second, at = value, best, other
             elif value > second:
                 second = value
+        if best < floor and line.count(best) == len(line):
+            continue
         if at in taken or best - second <= _CLEAR * max(1.0, abs(best)):
             return None
         taken.add(at)
