@@ -29,9 +29,9 @@ import time
 from typing import Any
 
 from llm_extract.clustering import bcubed, pairwise
+from llm_extract.core.text import fold_name
 from llm_extract.fusion import fuse, source_incident
 from llm_extract.incidents import SourceIncident, same_name
-from llm_extract.scoring import normalise_name
 
 COUNTRIES = ["IQ", "SY", "YE", "LB", "PS", "IL", "AF", "PK", "NG", "ML", "BF", "SO", "SD", "ET", "CD",
              "MZ", "UA", "MM", "CO", "MX", "LY", "EG", "TR", "IR", "CM"]  # fmt: skip
@@ -146,7 +146,7 @@ def measure(world_kind: str, size: int, seed: int, repeat: int) -> dict[str, Any
     timings = []
     for _ in range(repeat if size < 100_000 else 1):
         same_name.cache_clear()
-        normalise_name.cache_clear()
+        fold_name.cache_clear()
         reports, truth = corpus(size, random.Random(seed), days)
         started = time.perf_counter()
         fusion = fuse(reports)

@@ -46,8 +46,6 @@ import datetime as dt
 import functools
 import json
 import math
-import re
-import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -56,6 +54,9 @@ import numpy as np
 from rapidfuzz import fuzz
 from scipy.optimize import linear_sum_assignment
 
+from llm_extract.core.metrics import Counts
+from llm_extract.core.paths import has_path, parse_path, walk
+from llm_extract.core.text import fold_name as normalise_name
 from llm_extract.gc_pause import collector_paused
 
 FieldKind = Literal["enum", "name", "number", "date", "bool", "enum_set", "name_set"]
@@ -90,78 +91,12 @@ class ScoringConfig:
             object.__setattr__(self, "key_fields", tuple(self.key_fields))
 
 
-@dataclass(slots=True)
-class Counts:
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-
-    def __iadd__(self, other: Counts) -> Counts:
-        self.tp += other.tp
-        self.fp += other.fp
-        self.fn += other.fn
-        return self
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
-
-    @property
-    def agreement(self) -> float:
-        """Share of agreement for alignment (1 when both sides are empty is not counted: see similarity)."""
-        total = self.tp + self.fp + self.fn
-        return self.tp / total if total else 1.0
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {
-            "tp": self.tp,
-            "fp": self.fp,
-            "fn": self.fn,
-            "precision": round(self.precision, 4),
-            "recall": round(self.recall, 4),
-            "f1": round(self.f1, 4),
-        }
-
-
 # ---- reading values -------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=1024)
-def _parse_path(path: str) -> tuple[tuple[str, bool], ...]:
-    return tuple((part.removesuffix("[]"), part.endswith("[]")) for part in path.split("."))
-
-
-def _walk(node: Any, parts: tuple[tuple[str, bool], ...], gold: bool = False) -> Any:
-    """The value at `parts`. `gold`: the node is a gold incident, whose list elements marked optional give their
-    values wrapped as {"optional": value} (at the first list level; see _optional_element)."""
-    for index, (key, is_list) in enumerate(parts):
-        if not isinstance(node, dict):
-            return None
-        node = node.get(key)
-        if is_list:
-            if node is None:
-                return None
-            rest = parts[index + 1 :]
-            if not rest:
-                return list(node)
-            if gold:
-                return [_optional_element(item, rest[0][0], _walk(item, rest)) for item in node]
-            return [_walk(item, rest) for item in node]
-    return node
 
 
 def get_path(record: dict[str, Any] | None, path: str) -> Any:
     """Value at a dotted path; 'a[].b' collects b from each element of list a; 'a[]' is the list itself."""
-    return _walk(record, _parse_path(path))
+    return walk(record, parse_path(path))
 
 
 def _optional_element(item: Any, key: str, value: Any) -> Any:
@@ -174,20 +109,8 @@ def _optional_element(item: Any, key: str, value: Any) -> Any:
 
 
 def get_gold_path(record: dict[str, Any] | None, path: str) -> Any:
-    """get_path for a gold incident (optional list elements wrapped, see _walk)."""
-    return _walk(record, _parse_path(path), gold=True)
-
-
-def has_path(record: dict[str, Any], path: str) -> bool:
-    """Whether gold names the field at all (an absent key means 'do not score this field here')."""
-    node: Any = record
-    for key, is_list in _parse_path(path):
-        if not isinstance(node, dict) or key not in node:
-            return False
-        node = node[key]
-        if is_list:
-            return True
-    return True
+    """get_path for a gold incident: a list element marked optional gives its value wrapped (_optional_element)."""
+    return walk(record, parse_path(path), _optional_element)
 
 
 OPTIONAL = "optional"
@@ -196,20 +119,6 @@ OPTIONAL = "optional"
 def alternatives(value: Any) -> list[Any]:
     """A gold scalar is one value or a list of acceptable ones."""
     return list(value) if isinstance(value, list) else [value]
-
-
-_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2010": "-", "\u2013": "-"})
-
-
-@functools.lru_cache(maxsize=65536)
-def normalise_name(text: str) -> str:
-    """Case, accents, quotes, hyphens, punctuation and a leading article do not distinguish names."""
-    text = unicodedata.normalize("NFKD", str(text).translate(_QUOTES))
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
-    text = re.sub(r"[-_/]", " ", text)
-    text = re.sub(r"[^\w\s]", "", text)
-    text = re.sub(r"\s+", " ", text).strip()
-    return re.sub(r"^the ", "", text)
 
 
 def as_date(value: Any) -> dt.date | None:
@@ -715,7 +624,7 @@ def _precision_key(precision: Any) -> str | None:
 
 
 def _getter(parts: tuple[tuple[str, bool], ...]) -> Callable[[Any], Any]:
-    """get_path for one path, unrolled for the shapes fields have (the same result as _walk)."""
+    """get_path for one path, unrolled for the shapes fields have (the same result as core.paths.walk)."""
     if len(parts) == 1 and not parts[0][1]:
         ((a, _),) = parts
 
@@ -768,7 +677,7 @@ def _getter(parts: tuple[tuple[str, bool], ...]) -> Callable[[Any], Any]:
             return [item.get(b) if isinstance(item, dict) else None for item in items]
 
         return get_list_key
-    return functools.partial(_walk, parts=parts)
+    return functools.partial(walk, steps=parts)
 
 
 _ABSENT = object()
@@ -795,13 +704,13 @@ def _gold_getter(parts: tuple[tuple[str, bool], ...]) -> Callable[[Any], Any]:
             ]
 
         return get_list_key
-    return functools.partial(_walk, parts=parts, gold=True)
+    return functools.partial(walk, steps=parts, wrap=_optional_element)
 
 
 def _reader(path: str) -> Callable[[Any], Any]:
     """has_path and get_gold_path in one call for a gold incident: the value, or _ABSENT where the gold leaves
     the field out on purpose. Unrolled for the shapes fields have."""
-    parts = _parse_path(path)
+    parts = parse_path(path)
     get = _gold_getter(parts)
     if len(parts) == 2 and not parts[0][1] and not parts[1][1]:
         (a, _), (b, _) = parts
@@ -874,9 +783,9 @@ def _cached_fields(config: ScoringConfig) -> tuple[_Field, ...]:
             spec,
             weights[spec.path],
             slots[spec.path],
-            _getter(_parse_path(spec.path)),
+            _getter(parse_path(spec.path)),
             _reader(spec.path),
-            _getter(_parse_path(spec.precision_path)) if spec.precision_path and spec.kind not in SET_KINDS else None,
+            _getter(parse_path(spec.precision_path)) if spec.precision_path and spec.kind not in SET_KINDS else None,
             spec.kind in SET_KINDS,
             spec.kind == "date",
         )
