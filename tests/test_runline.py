@@ -135,7 +135,7 @@ def test_a_line_built_from_a_result_is_the_runners_record_with_its_format(
     from llm_extract.annotate import annotate
 
     for module in (runline, runner):
-        monkeypatch.setattr(module, "now_iso", lambda: "2026-01-01T00:00:00+00:00")
+        monkeypatch.setattr(module, "now_iso", lambda: "2026-01-01T00:00:00+00:00", raising=False)
     spec, prompt = load_schema("incident_v1"), load_prompt("incident_v1")
     request, result = _request_and_result(status)
     stub = SimpleNamespace(schema=spec, prompt=prompt, model="m", work_key=lambda document: "key")
@@ -161,7 +161,7 @@ def test_a_line_built_from_a_result_is_the_runners_record_with_its_format(
 
 def test_a_failure_line_is_the_runners_failure_record_with_its_format(monkeypatch: pytest.MonkeyPatch) -> None:
     for module in (runline, runner):
-        monkeypatch.setattr(module, "now_iso", lambda: "2026-01-01T00:00:00+00:00")
+        monkeypatch.setattr(module, "now_iso", lambda: "2026-01-01T00:00:00+00:00", raising=False)
     failure = InputFailure("d1", "in.jsonl:3", "not UTF-8")
     line = RunLine.failure(failure, "input")
     record = runner.failure_record(failure, "input")
