@@ -27,7 +27,7 @@ from pathlib import Path
 
 from llm_extract.api import extract_batch
 from llm_extract.config import load_settings
-from llm_extract.store import read_records
+from llm_extract.store import read_lines
 from llm_extract.testing.fake_openai import FakeOpenAI, fault_mix
 
 SECRET = "sk-bench-secret-0123456789abcdefghij"
@@ -70,13 +70,13 @@ def main() -> None:
             started = time.monotonic()
             summary = extract_batch([folder], output, settings)
             wall_s = time.monotonic() - started
-        records, torn = read_records(output)
+        records, torn = read_lines(output)
         counts = summary.manifest["counts"]
         manifest_text = summary.manifest_path.read_text()
         leaks = sum(SECRET in path.read_text() for path in (output, summary.manifest_path))
-        ids = Counter(record["doc_id"] for record in records)
+        ids = Counter(record.doc_id for record in records)
         client_requests = sum(
-            r["attempts"] + r["transport_retries"] + (r["error_kind"] == "model") for r in records
+            r.attempts + r.transport_retries + (r.error_kind == "model") for r in records
         )  # fmt: skip
         report = {
             "documents": args.docs,
@@ -84,15 +84,15 @@ def main() -> None:
             "seed": args.seed,
             "concurrency": args.concurrency,
             "statuses": counts["statuses"],
-            "errors": dict(Counter((r.get("error") or "").split(":")[0] for r in records if r["status"] != "ok")),
+            "errors": dict(Counter((r.error or "").split(":")[0] for r in records if not r.ok)),
             "faults_served": dict(fake.served.most_common()),
             "requests_served": sum(fake.served.values()),
             "requests_by_records": client_requests,
             "transport_retries": counts["transport_retries"],
             "reasks": counts["reasks"],
             "backoff_s": counts["backoff_s"],
-            "backoff_s_by_records": round(sum(r["backoff_s"] for r in records), 3),
-            "backoff_finite": all(math.isfinite(r["backoff_s"]) for r in records),
+            "backoff_s_by_records": round(sum(r.backoff_s for r in records), 3),
+            "backoff_finite": all(math.isfinite(r.backoff_s) for r in records),
             "manifest_strict_json": strict_json(manifest_text),
             "files_holding_the_key": leaks,
             "wall_s": round(wall_s, 2),

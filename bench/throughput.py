@@ -40,7 +40,7 @@ from llm_extract.config import load_settings
 from llm_extract.prompts import load_prompt
 from llm_extract.provider import MODES
 from llm_extract.schema_loader import load_schema
-from llm_extract.store import read_records
+from llm_extract.store import read_lines
 
 SERVE = """
 import sys, time
@@ -118,7 +118,7 @@ def run_ours(fake: Fake, docs: int, concurrency: int, latency_s: float, scratch:
 
     def work() -> None:
         summary = extract_batch([folder], output, settings)
-        assert summary.stats.statuses["ok"] == docs == len(read_records(output)[0])
+        assert summary.stats.statuses["ok"] == docs == len(read_lines(output)[0])
 
     return measured(fake, docs, concurrency, latency_s, work)
 

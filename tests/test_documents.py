@@ -12,7 +12,7 @@ import pytest
 from llm_extract.api import extract_batch
 from llm_extract.config import load_settings
 from llm_extract.documents import Document, InputFailure, iter_inputs
-from llm_extract.store import read_records
+from llm_extract.store import read_lines
 from llm_extract.testing.fake_openai import FakeOpenAI
 
 
@@ -123,7 +123,7 @@ def test_bad_inputs_each_get_an_error_line_with_their_reason(tmp_path: Path) -> 
         settings = load_settings(base_url=fake.base_url, model="fake")
         extract_batch([docs], output, settings)
         assert len(fake.requests) == 2, "only the readable articles are sent"
-    records = {record["doc_id"]: record for record in read_records(output)[0]}
+    records = {line.doc_id: line.to_dict() for line in read_lines(output)[0]}
     expected = {
         "empty": "empty document (no text)",
         "blank": "empty document (no text)",

@@ -22,8 +22,9 @@ from llm_extract.config import load_settings
 from llm_extract.errors import LLMExtractError
 from llm_extract.identity import WorkIdentity
 from llm_extract.prompts import load_prompt
+from llm_extract.runline import RunLine
 from llm_extract.schema_loader import load_schema
-from llm_extract.store import OutputError, RunStore, manifest_path_for, read_records
+from llm_extract.store import OutputError, RunStore, manifest_path_for, read_lines
 from llm_extract.testing.fake_openai import FakeOpenAI
 
 from .test_runner import lines, settings_for, write_docs
@@ -307,12 +308,14 @@ def test_negative_limit_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_lines_with_lone_surrogates_or_nan_are_stored_as_valid_json(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "out.jsonl")
-    with store.session(lambda record: True):
-        store.append({"doc_id": "a\ud800", "status": "error", "error": "bad \udcff text", "backoff_s": float("nan")})
+    line = {"doc_id": "a\ud800", "status": "error", "error": "bad \udcff text", "backoff_s": float("nan")}
+    with store.open_lines(lambda line: True):
+        store.append(RunLine.from_stored(line))
     raw = store.path.read_bytes()
     raw.decode("utf-8")  # valid UTF-8
-    (record,), bad = read_records(store.path)
-    assert bad == 0 and record["doc_id"] == "a\ud800" and record["backoff_s"] is None
+    assert json.loads(raw)["backoff_s"] is None
+    (stored,), bad = read_lines(store.path)
+    assert bad == 0 and stored.doc_id == "a\ud800" and stored.error == "bad \udcff text"
 
 
 def test_sigterm_ends_the_run_like_ctrl_c_and_a_rerun_completes_it(tmp_path: Path) -> None:

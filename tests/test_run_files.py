@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from llm_extract.cli import app
 from llm_extract.schema_loader import load_schema
-from llm_extract.store import read_records
+from llm_extract.store import read_lines
 from tests.test_eval import SEEDS, _gold_as_run, make_suite
 
 BAD_LINES = [  # (line, what the warning must say), after the two good lines of the mini suite
@@ -193,8 +193,8 @@ def test_read_run_numbers_lines_and_keeps_the_runners_view(tmp_path: Path) -> No
     assert [r.doc_id for r in lines.records] == ["a", "b"]  # a whole last line without its newline is read
     assert lines.numbers == [1, 4]
     assert [(p.line, p.reason.split(" (")[0]) for p in lines.problems] == [(3, "not JSON")]
-    records, bad = read_records(run)
-    assert [r["doc_id"] for r in records] == ["a"] and bad == 3  # the runner redoes "b" (no newline yet)
+    records, bad = read_lines(run)
+    assert [r.doc_id for r in records] == ["a"] and bad == 3  # the runner redoes "b" (no newline yet)
 
 
 def test_record_problem_checks_the_structure_the_schema_gives() -> None:

@@ -17,7 +17,7 @@ from llm_extract.api import extract_batch
 from llm_extract.config import load_settings
 from llm_extract.errors import ConfigError
 from llm_extract.requests import PromptLimit, prompt_limit
-from llm_extract.store import RunStore, manifest_path_for, read_records
+from llm_extract.store import RunStore, manifest_path_for, read_lines
 from llm_extract.testing.fake_openai import FAULTS, FakeOpenAI, fault_mix
 
 
@@ -137,7 +137,7 @@ def test_torn_last_line_is_dropped_and_redone(tmp_path: Path) -> None:
         extract_batch([docs], output, settings_for(fake))
     data = output.read_bytes()
     output.write_bytes(data[: len(data) - 25])  # as if killed mid-write
-    records, bad = read_records(output)
+    records, bad = read_lines(output)
     assert len(records) == 2 and bad == 1
     with FakeOpenAI() as fake:
         summary = extract_batch([docs], output, settings_for(fake))
@@ -170,12 +170,12 @@ def test_fatal_endpoint_error_stops_the_batch(tmp_path: Path) -> None:
 
 def test_a_second_run_on_the_same_output_is_refused(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "out.jsonl")
-    with store.session(lambda record: True):
+    with store.open_lines(lambda line: True):
         from llm_extract.errors import LLMExtractError
 
         with (
             pytest.raises(LLMExtractError, match="another llm-extract run"),
-            RunStore(store.path).session(lambda r: True),
+            RunStore(store.path).open_lines(lambda line: True),
         ):
             pass
 
@@ -221,8 +221,8 @@ def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(
         killed_lines = output.read_bytes().count(b"\n")
         assert kill_after <= killed_lines < 60, "the kill must land mid-run"
         assert json.loads(manifest_path_for(output).read_text())["status"] == "running"
-        survivors, _ = read_records(output)
-        done_before = {record["doc_id"] for record in survivors if record["status"] == "ok"}
+        survivors, _ = read_lines(output)
+        done_before = {line.doc_id for line in survivors if line.ok}
         rerun = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, timeout=300, check=False)
         assert rerun.returncode == 0, rerun.stderr.decode()[-2000:]
     raw = output.read_bytes()

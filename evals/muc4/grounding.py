@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from llm_extract.core.constants import MUC_ROLES as ROLES
 from llm_extract.documents import Document, iter_inputs
 from llm_extract.schema_loader import load_schema
-from llm_extract.store import manifest_path_for, read_records
+from llm_extract.store import manifest_path_for, read_lines
 
 SUITE = Path(__file__).resolve().parent
 
@@ -44,7 +44,7 @@ def main() -> None:
             return False
         return True
 
-    records, _ = read_records(args.run)
+    records = [line.to_dict() for line in read_lines(args.run)[0]]  # rewritten below, as stored JSON
     counts: Counter[str] = Counter()
     ungrounded: Counter[str] = Counter()
     filtered = []

@@ -53,7 +53,6 @@ from llm_extract.store import (
     now_iso,
     read_lines,
     read_manifest,
-    read_records,
 )
 from llm_extract.suite import Suite, SuiteError, load_suite
 
@@ -126,8 +125,7 @@ def _manifest(
 def _needs_model(runner: BatchRunner, paths: list[Path], limit: int | None) -> bool:
     """False when every document is already done in the output or answered by the response cache: then no
     server is started (and no weights verified) for nothing."""
-    # as JSON objects: runner.is_done reads those until runner.py reads RunLine (then drop .to_dict())
-    stored = {line.doc_id: line.to_dict() for line in read_lines(runner.store.path)[0]}
+    stored = {line.doc_id: line for line in read_lines(runner.store.path)[0]}
     for item in itertools.islice(iter_inputs(paths), limit):
         if not isinstance(item, Document) or runner.is_done(stored.get(item.id), runner.work_key(item)):
             continue
@@ -270,7 +268,7 @@ def extract_batch(
                 manifest["ended_at"] = now_iso()
                 if stats is not None:
                     manifest["invocation"] = stats.as_dict()
-                manifest["counts"] = file_totals(read_records(store.path)[0])  # every invocation's lines
+                manifest["counts"] = file_totals(read_lines(store.path)[0])  # every invocation's lines
                 store.write_manifest(manifest)
     assert stats is not None
     return RunSummary(output=store.path, manifest_path=store.manifest_path, manifest=manifest, stats=stats)

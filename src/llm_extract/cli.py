@@ -23,7 +23,6 @@ from llm_extract.errors import LLMExtractError
 from llm_extract.fusion import FusionConfig
 from llm_extract.report import describe_change, plain_scores, score_rows
 from llm_extract.runline import RunLine
-from llm_extract.store import Record
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -99,8 +98,7 @@ class ProgressObserver:
         self.started_at = time.monotonic()
         self.task = self.progress.add_task("extracting", total=planned - already_done, rate="-", tokens=0)
 
-    def recorded(self, record: RunLine | Record) -> None:
-        line = RunLine.coerce(record)  # runner.py hands a JSON object until it writes RunLine
+    def recorded(self, line: RunLine) -> None:
         self.records.append(line)
         self.tokens += line.usage.total_tokens
         if not line.ok:

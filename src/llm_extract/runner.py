@@ -18,7 +18,8 @@ from llm_extract.documents import Document, Input, InputFailure
 from llm_extract.extract import ExtractionResult, PriorAnswer, RecordExtractor, Usage
 from llm_extract.identity import WorkIdentity
 from llm_extract.requests import ExtractionRequest, PromptLimit, build_request, text_sha256
-from llm_extract.store import OutputError, Record, RunStore, now_iso
+from llm_extract.runline import RunLine
+from llm_extract.store import OutputError, RunStore
 
 # Answers obtained before the run's own calls (a Batch API job): per doc_id, a finished result or a rejected
 # answer to re-ask from; documents without one are done the normal way.
@@ -30,7 +31,7 @@ class RunObserver(Protocol):
 
     def started(self, planned: int, already_done: int) -> None: ...
 
-    def recorded(self, record: Record) -> None: ...
+    def recorded(self, record: RunLine) -> None: ...
 
 
 @dataclass
@@ -51,20 +52,19 @@ class RunStats:
     wall_s: float = 0.0
     aborted: str | None = None  # why the run stopped early (a fatal endpoint error, an unwritable output)
 
-    def add(self, record: Record) -> None:
-        """Count one stored line (lenient: a line from an older run may lack a count, which then adds 0)."""
-        self.statuses[str(record.get("status"))] += 1
-        if record.get("cached"):
+    def add(self, line: RunLine) -> None:
+        """Count one stored line (a count an older line lacks is 0: runline.upgrade)."""
+        self.statuses[str(line.status)] += 1
+        if line.cached:
             self.cached += 1
             return
-        usage = record.get("usage") or {}
-        self.usage.prompt_tokens += int(usage.get("prompt_tokens") or 0)
-        self.usage.completion_tokens += int(usage.get("completion_tokens") or 0)
-        self.attempts += record.get("attempts") or 0
-        self.reasks += record.get("reasks") or 0
-        self.transport_retries += record.get("transport_retries") or 0
-        self.backoff_s += record.get("backoff_s") or 0.0
-        self.retry_after_capped += record.get("retry_after_capped") or 0
+        self.usage.prompt_tokens += int(line.usage.prompt_tokens or 0)
+        self.usage.completion_tokens += int(line.usage.completion_tokens or 0)
+        self.attempts += line.attempts or 0
+        self.reasks += line.reasks or 0
+        self.transport_retries += line.transport_retries or 0
+        self.backoff_s += line.backoff_s or 0.0
+        self.retry_after_capped += line.retry_after_capped or 0
 
     def as_dict(self) -> dict[str, Any]:
         done = sum(self.statuses.values())
@@ -91,7 +91,7 @@ FILE_TOTALS = ("statuses", "usage", "cached", "attempts", "reasks", "transport_r
                "retry_after_capped")  # fmt: skip
 
 
-def file_totals(records: Iterable[Record]) -> dict[str, Any]:
+def file_totals(records: Iterable[RunLine]) -> dict[str, Any]:
     """Counts over every line of a stored run (all invocations, resumed ones included): the manifest's totals,
     counted as an invocation counts its own lines (RunStats.add)."""
     totals = RunStats()
@@ -101,27 +101,9 @@ def file_totals(records: Iterable[Record]) -> dict[str, Any]:
     return {"documents": counted["processed"], **{key: counted[key] for key in FILE_TOTALS}}
 
 
-def _document_fields(document: Document) -> dict[str, Any]:
-    return {"origin": document.origin, "published": document.published, "url": document.url, "source": document.source,
-            "input_notes": list(document.notes)}  # fmt: skip
-
-
-def failure_record(failure: InputFailure, kind: str = "input") -> Record:
+def failure_record(failure: InputFailure, kind: str = "input") -> RunLine:
     """A document that never reached the model, or whose handling failed: still accounted for, with its reason."""
-    return {
-        "doc_id": failure.id,
-        "status": "error",
-        "error_kind": kind,
-        "error": failure.reason,
-        "origin": failure.origin,
-        "usage": Usage().as_dict(),
-        "attempts": 0,
-        "reasks": 0,
-        "transport_retries": 0,
-        "backoff_s": 0.0,
-        "latency_s": 0.0,
-        "finished_at": now_iso(),
-    }
+    return RunLine.failure(failure, kind)
 
 
 _FROZEN_BY_RUNNER = False
@@ -179,66 +161,40 @@ class BatchRunner:
         """The document's work key, without rendering its request (the planning pass reads every input)."""
         return self.identity.document_key(text_sha256(document.text), document.published)
 
-    def result_record(self, request: ExtractionRequest, result: ExtractionResult) -> Record:
-        data = result.data or {}
-        items = data.get(self.schema.list_field) if result.status == "ok" else None
-        record: Record = {
-            "doc_id": request.doc_id,
-            "status": result.status,
-            self.schema.list_field: items,
-            "error_kind": None if result.status == "ok" else ("validation" if result.status == "invalid" else "model"),
-            "error": result.error,
-            "usage": result.usage.as_dict(),
-            "attempts": result.attempts,
-            "reasks": result.reasks,
-            "transport_retries": result.transport_retries,
-            "backoff_s": round(result.backoff_s, 3),
-            "retry_after_capped": result.retry_after_capped,
-            "latency_s": result.latency_s,
-            "cached": result.cached,
-            **_document_fields(request.document),
-            "text_sha256": request.text_sha256,
-            "injections": [list(span) for span in request.injections],
-            "resume_key": self.work_key(request.document),
-            "model": self.model,
-            "prompt": {"name": self.prompt.name, "sha256": self.prompt.sha256},
-            "schema": {"name": self.schema.name, "sha256": self.schema.sha256},
-            "finished_at": now_iso(),
-        }
-        if items is not None:
-            record.update(annotate(items, request.document, self.schema))
-        if result.salvaged is not None:
-            record["salvaged"] = result.salvaged
-        if result.duplicates:
-            record["duplicates"] = result.duplicates
-        if result.resolved:
-            record["resolved"] = result.resolved
-        if result.last_output is not None and result.status != "ok":
-            record["last_output"] = result.last_output
-        return record
+    def result_record(self, request: ExtractionRequest, result: ExtractionResult) -> RunLine:
+        return RunLine.from_result(
+            request,
+            result,
+            list_field=self.schema.list_field,
+            resume_key=self.work_key(request.document),
+            model=self.model,
+            prompt=self.prompt,
+            schema=self.schema,
+            annotate=lambda items: annotate(items, request.document, self.schema),
+        )
 
-    def _keeper(self, planned: dict[str, str | None], origins: dict[str, str]) -> Callable[[Record], bool]:
+    def _keeper(self, planned: dict[str, str | None], origins: dict[str, str]) -> Callable[[RunLine], bool]:
         """Which stored lines survive: finished work with the same key, and documents not in this run. A line
         whose input place (file, JSONL line) now yields another id is stale: that input was fixed."""
 
-        def keep(record: Record) -> bool:
+        def keep(line: RunLine) -> bool:
             if self.overwrite:
                 return False
-            if record["doc_id"] not in planned:
-                return origins.get(str(record.get("origin"))) in (None, record["doc_id"])
-            return self.is_done(record, planned[record["doc_id"]])
+            if line.doc_id not in planned:
+                return origins.get(str(line.origin)) in (None, line.doc_id)
+            return self.is_done(line, planned[line.doc_id])
 
         return keep
 
-    def is_done(self, record: Record | None, key: str | None) -> bool:
+    def is_done(self, line: RunLine | None, key: str | None) -> bool:
         """A stored line is finished work for `key`: a rerun skips its document."""
         done_statuses = {"ok"} if self.retry_invalid else {"ok", "invalid"}
         return (
             not self.overwrite
-            and record is not None
+            and line is not None
             and key is not None
-            and record.get("resume_key") == key
-            and record.get("status") in done_statuses
+            and line.resume_key == key
+            and line.status in done_statuses
         )
 
     def run(
@@ -259,7 +215,7 @@ class BatchRunner:
         stats.planned = len(planned)
         started = time.monotonic()
         try:
-            with self.store.session(self._keeper(planned, origins)) as opened:
+            with self.store.open_lines(self._keeper(planned, origins)) as opened:
                 stats.dropped_lines = opened.dropped
                 done = {doc_id for doc_id in opened.kept if doc_id in planned}
                 if observer:
@@ -303,7 +259,7 @@ class BatchRunner:
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-extract-writer")
         loop = asyncio.get_running_loop()
 
-        async def store(record: Record) -> None:
+        async def store(record: RunLine) -> None:
             if stats.aborted:
                 return  # the output failed: nothing more is written, what remains is redone by a rerun
             try:

@@ -22,8 +22,6 @@ from llm_extract.gc_pause import collector_paused
 from llm_extract.runline import STATUSES, RunLine, finite_json
 from llm_extract.runline import now_iso as now_iso  # where the other modules take it from
 
-Record = dict[str, Any]  # a run line's JSON object, as runner.py still builds it (llm_extract.runline types it)
-
 
 def manifest_path_for(output: Path) -> Path:
     """out.jsonl -> out.manifest.json"""
@@ -215,12 +213,6 @@ def read_lines(path: Path) -> tuple[list[RunLine], int]:
     return lines, bad
 
 
-def read_records(path: Path) -> tuple[list[Record], int]:
-    """read_lines as JSON objects, for runner.py until it reads RunLine (then remove)."""
-    lines, bad = read_lines(path)
-    return [line.to_dict() for line in lines], bad
-
-
 def read_run(path: Path, list_field: str | None = None, shape: JsonSchema | None = None) -> RunLines:
     """A stored run as eval, review and fuse read it: every usable record, and each other line with its number.
 
@@ -281,14 +273,6 @@ class OpenedLines:
     dropped: int  # stale, failed or torn lines removed
 
 
-@dataclass
-class OpenedRun:
-    """OpenedLines as JSON objects, for runner.py until it reads RunLine (then remove)."""
-
-    kept: dict[str, Record]  # doc_id -> the record that stays
-    dropped: int  # stale, failed or torn lines removed
-
-
 class OutputError(LLMExtractError):
     """The output itself cannot be written (disk full, read-only, not a file): the run stops, nothing is lost."""
 
@@ -316,11 +300,6 @@ def _is_run_line(raw: bytes) -> bool:
         return record_problem(json.loads(raw)) is None
     except (json.JSONDecodeError, UnicodeDecodeError):
         return False
-
-
-def _finite(record: RunLine | dict[str, Any]) -> bytes:
-    """JSON text of a line (or manifest); NaN and infinities (invalid JSON) become null (runline.finite_json)."""
-    return record.to_json() if isinstance(record, RunLine) else finite_json(record)
 
 
 class RunStore:
@@ -433,17 +412,11 @@ class RunStore:
                 os.close(self._fd)
                 self._fd = None
 
-    @contextlib.contextmanager
-    def session(self, keep: Callable[[Record], bool]) -> Iterator[OpenedRun]:
-        """open_lines with JSON objects, for runner.py until it reads RunLine (then remove)."""
-        with self.open_lines(lambda line: keep(line.to_dict())) as opened:
-            yield OpenedRun({doc_id: line.to_dict() for doc_id, line in opened.kept.items()}, opened.dropped)
-
-    def append(self, record: RunLine | Record) -> None:
+    def append(self, line: RunLine) -> None:
         """Write one whole line durably before returning; OutputError when the output cannot take it."""
         if self._fd is None:
-            raise RuntimeError("RunStore.append outside session()")
-        view = memoryview(_finite(record) + b"\n")
+            raise RuntimeError("RunStore.append outside open_lines()")
+        view = memoryview(line.to_json() + b"\n")
         try:
             while view:
                 view = view[os.write(self._fd, view) :]
@@ -452,7 +425,7 @@ class RunStore:
             raise OutputError(f"cannot write {self.requested}: {exc.strerror or exc}") from exc
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
-        text = json.dumps(json.loads(_finite(manifest)), indent=2, ensure_ascii=True) + "\n"
+        text = json.dumps(json.loads(finite_json(manifest)), indent=2, ensure_ascii=True) + "\n"
         try:
             _atomic_write(self.manifest_path, text.encode("ascii"))
         except OSError as exc:
