@@ -233,7 +233,7 @@ def extract_batch(
         offline = planned_endpoint(settings)
         offline_runner = runner_for(offline)  # builds a client, connects nowhere
         if batch or _needs_model(offline_runner, paths, limit):
-            endpoint_context = open_endpoint(settings, progress)
+            endpoint_context: contextlib.AbstractContextManager[Endpoint] = open_endpoint(settings, progress)
         else:
             endpoint_context = contextlib.nullcontext(offline)
         with endpoint_context as endpoint, contextlib.ExitStack() as stack:

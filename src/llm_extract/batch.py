@@ -27,12 +27,12 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import openai
 from instructor.core.exceptions import IncompleteOutputException
 from instructor.v2.core.registry import mode_registry
-from instructor.v2.core.templating import handle_templating
+from instructor.v2.core.templating import handle_templating  # type: ignore[attr-defined]  # module is `# type: ignore[all]`
 from openai.types import Batch
 from openai.types.chat import ChatCompletion
 from pydantic import ValidationError
@@ -51,7 +51,7 @@ from llm_extract.redact import scrub_text
 from llm_extract.requests import ExtractionRequest
 from llm_extract.store import now_iso
 
-ENDPOINT = "/v1/chat/completions"
+ENDPOINT: Final = "/v1/chat/completions"
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
 UNUSABLE = TERMINAL - {"completed"}
 

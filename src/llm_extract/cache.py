@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from llm_extract.extract import ExtractionResult, Extractor, PriorAnswer, Usage
+from llm_extract.extract import ExtractionResult, PriorAnswer, RecordExtractor, Usage
 from llm_extract.identity import WorkIdentity
 from llm_extract.requests import ExtractionRequest
 
@@ -46,7 +46,7 @@ class ResponseCache:
 class CachingExtractor:
     """Wraps an Extractor: answers from the cache when it can, and stores what the model answers."""
 
-    def __init__(self, extractor: Extractor, cache: ResponseCache, identity: WorkIdentity) -> None:
+    def __init__(self, extractor: RecordExtractor, cache: ResponseCache, identity: WorkIdentity) -> None:
         self.inner = extractor
         self.cache = cache
         self.identity = identity

@@ -465,7 +465,7 @@ def _metrics_table(report: dict[str, Any]) -> Table:
     gtt = report.get("profile") == "gtt"
     if gtt:
         title = f"suite {report['suite']}: GTT metric, {report['documents_scored']} documents"
-        counts = ("right/pred", "found/gold")
+        counts: tuple[str, ...] = ("right/pred", "found/gold")
         labels = {"micro": "micro"}
     else:
         title = f"suite {report['suite']} (scope {report['scope']}, {report['documents_scored']} documents)"

@@ -19,10 +19,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from llm_extract.core.metrics import Counts, f1_score, rounded
 
-Clustering = Mapping[Hashable, Hashable]  # item -> cluster label
+Item = TypeVar("Item", bound=Hashable)
+Clustering = Mapping[Item, Hashable]  # item -> cluster label
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class BCubed:
         return rounded(self.precision, self.recall, self.f1)
 
 
-def _contingency(predicted: Clustering, gold: Clustering) -> tuple[Counter, Counter, Counter]:
+def _contingency(predicted: Clustering[Item], gold: Clustering[Item]) -> tuple[Counter, Counter, Counter]:
     if predicted.keys() != gold.keys():
         missing, extra = (
             sorted(map(str, gold.keys() - predicted.keys())),
@@ -53,7 +55,7 @@ def _pairs(size: int) -> int:
     return size * (size - 1) // 2
 
 
-def pairwise(predicted: Clustering, gold: Clustering) -> Counts:
+def pairwise(predicted: Clustering[Item], gold: Clustering[Item]) -> Counts:
     """Pairs of items put together: in both (tp), only in the prediction (fp), only in the gold (fn)."""
     both, predicted_sizes, gold_sizes = _contingency(predicted, gold)
     tp = sum(_pairs(n) for n in both.values())
@@ -64,7 +66,7 @@ def pairwise(predicted: Clustering, gold: Clustering) -> Counts:
     )
 
 
-def bcubed(predicted: Clustering, gold: Clustering) -> BCubed:
+def bcubed(predicted: Clustering[Item], gold: Clustering[Item]) -> BCubed:
     """Per-item precision and recall of the item's cluster, averaged over items."""
     both, predicted_sizes, gold_sizes = _contingency(predicted, gold)
     items = len(predicted)
@@ -75,6 +77,6 @@ def bcubed(predicted: Clustering, gold: Clustering) -> BCubed:
     return BCubed(precision, recall)
 
 
-def clustering_scores(predicted: Clustering, gold: Clustering) -> dict[str, dict[str, float | int]]:
+def clustering_scores(predicted: Clustering[Item], gold: Clustering[Item]) -> dict[str, dict[str, float | int]]:
     """Both measures, as a report stores them."""
     return {"pairwise": pairwise(predicted, gold).as_dict(), "bcubed": bcubed(predicted, gold).as_dict()}

@@ -249,8 +249,11 @@ def evaluate_run(
     `scope` ('main' or 'all') overrides the suite's, for the "fields" profile. `only`: score these gold
     documents alone (the documents another run covered, so that two runs are compared on the same ones).
     """
-    if scope not in (None, "main", "all"):
-        raise LLMExtractError(f"scope {scope!r} is not 'main' or 'all'")
+    match scope:  # narrows scope to ScoringConfig.scope's values
+        case None | "main" | "all":
+            pass
+        case _:
+            raise LLMExtractError(f"scope {scope!r} is not 'main' or 'all'")
     if suite.profile == "gtt":
         return evaluate_templates(suite, run_path, list_field, gold_path, shape, only)
     assert suite.scoring is not None

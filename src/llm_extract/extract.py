@@ -301,7 +301,9 @@ class Extractor:
         """One instructor attempt through the once-per-run template and parser (re-asks are ours, in extract).
         strict=False: JSON has no date type, so ISO strings must validate as dates."""
         context = validation_context(request, self.prompt)
-        return await self.structured.create(self.client.client, messages, self._sampling, context, strict=False)
+        client = self.client.client
+        assert client is not None  # instructor.from_openai (provider.make_client) keeps the SDK client
+        return await self.structured.create(client, messages, self._sampling, context, strict=False)
 
     def _rejected(
         self, request: ExtractionRequest, result: ExtractionResult, failed_output: str | None, usage: Any, problem: str

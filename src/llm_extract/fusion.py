@@ -59,13 +59,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from llm_extract.canonical import build_event
 from llm_extract.errors import LLMExtractError
 from llm_extract.gc_pause import collector_paused
 from llm_extract.incidents import Name, Period, Range, SourceIncident, name_words, same_name
-from llm_extract.normalize.dates import period_range
+from llm_extract.normalize.dates import Precision, period_range
 from llm_extract.runline import RunLine
 from llm_extract.scoring import as_date
 from llm_extract.store import line_warning, read_run, record_problem
@@ -96,6 +96,11 @@ def _iso(day: dt.date) -> str:
     return day.isoformat()
 
 
+def _widened(precision: Any) -> TypeGuard[Precision]:
+    """Whether a model date's precision widens it to its whole week, month or year (period_range)."""
+    return precision in {"week", "month", "year"}
+
+
 def _date_period(incident: dict[str, Any], normalized: dict[str, Any]) -> tuple[Period, dict[str, str]] | None:
     """The period linking uses and the date as the report gives it: the normalised period when resolved,
     else the model's date widened to its precision."""
@@ -109,7 +114,7 @@ def _date_period(incident: dict[str, Any], normalized: dict[str, Any]) -> tuple[
         return None
     end = max(as_date(date.get("end")) or start, start) if date.get("end") else start
     precision = date.get("precision") or "unknown"
-    if precision in {"week", "month", "year"}:
+    if _widened(precision):
         period = (period_range(start, precision)[0], period_range(end, precision)[1])
     elif precision == "day":
         period = (start, end)

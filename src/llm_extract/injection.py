@@ -240,8 +240,8 @@ def _words(run: str) -> list[str] | None:
     best: list[list[str] | None] = [[]] + [None] * len(run)
     for end in range(1, len(run) + 1):
         for start in range(max(0, end - 24), end):
-            head = best[start]
-            if head is not None and _known(run[start:end]) and (best[end] is None or len(head) + 1 < len(best[end])):
+            head, current = best[start], best[end]
+            if head is not None and _known(run[start:end]) and (current is None or len(head) + 1 < len(current)):
                 best[end] = [*head, run[start:end]]
     return best[-1]
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import from_json
+from pydantic_core import ErrorDetails, from_json
 
 from llm_extract.annotate import ground_records
 from llm_extract.core.paths import Loc, loc_of, path_of
@@ -118,7 +118,7 @@ class _Salvager:
             self.take(loc, "not in the text" if span.status == "not_found" else "only a fuzzy match in the text")
         return True
 
-    def step(self, error: dict[str, Any]) -> bool:
+    def step(self, error: ErrorDetails) -> bool:
         """Remove what one validation error names; False when nothing could be removed."""
         loc = _existing(self.data, tuple(error["loc"]))
         reason = f"{error['msg']}"
@@ -128,7 +128,8 @@ class _Salvager:
                 self.take(loc[:2], reason)
                 return True
             top = tuple(error["loc"][:1])
-            if len(top) == 1 and top[0] != field and top not in self.failed_at:  # a helper field (the plan)
+            # a helper field (the plan); a model's top-level locations are field names
+            if len(top) == 1 and isinstance(top[0], str) and top[0] != field and top not in self.failed_at:
                 self.failed_at.add(top)
                 self.data[top[0]] = []
                 self.note(top, None, f"{reason}: emptied")

@@ -46,9 +46,9 @@ import datetime as dt
 import functools
 import json
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -149,16 +149,16 @@ def value_matches(kind: FieldKind, gold: Any, pred: Any, fuzzy_threshold: float,
     if kind == "date":
         if isinstance(gold, dict) and "range" in gold:
             return _date_distance(gold, pred) == 0
-        g, p = as_date(gold), as_date(pred)
-        if g is None or p is None:
+        g_day, p_day = as_date(gold), as_date(pred)
+        if g_day is None or p_day is None:
             return False
         if precision == "year":
-            return g.year == p.year
+            return g_day.year == p_day.year
         if precision == "month":
-            return (g.year, g.month) == (p.year, p.month)
+            return (g_day.year, g_day.month) == (p_day.year, p_day.month)
         if precision == "week":
-            return abs((g - p).days) <= 6
-        return g == p
+            return abs((g_day - p_day).days) <= 6
+        return g_day == p_day
     raise ValueError(f"unknown field kind {kind!r}")
 
 
@@ -349,9 +349,9 @@ def compare_incidents(
 @functools.lru_cache(maxsize=64)
 def _joint_fields(paths: tuple[tuple[str, str | None, str], ...]) -> tuple[tuple[str, str], ...]:
     scored = {path for path, _, _ in paths}
-    joint = {}
+    joint: dict[str, str] = {}
     for path, precision_path, kind in paths:
-        if kind == "date" and precision_path in scored and precision_path != path:
+        if kind == "date" and precision_path is not None and precision_path in scored and precision_path != path:
             joint.setdefault(precision_path, path)  # the first date that names it
     return tuple(joint.items())
 
@@ -814,7 +814,7 @@ def _rows(tables: list[dict[Any, dict[Any, _Outcome]]], keys: list[Any]) -> list
     """Each field's outcome row for its gold key, a new one where there is none yet."""
     rows = list(map(dict.get, tables, keys))
     if all(rows):
-        return rows
+        return cast("list[dict[Any, _Outcome]]", rows)  # none is None
     return [row or table.setdefault(key, {}) for row, table, key in zip(rows, tables, keys, strict=True)]
 
 
@@ -945,12 +945,13 @@ class _Scorer:
         """The outcome of each of the gold's scored fields against a prediction (compare_incidents)."""
         if gold.fields is not None:
             keys = [keys[index] for index in gold.fields]
-        outcomes = list(map(dict.get, gold.rows, keys))
-        if not all(outcomes):  # a combination not seen yet: compared by the functions above, and remembered
-            for position, outcome in enumerate(outcomes):
+        found = list(map(dict.get, gold.rows, keys))
+        if not all(found):  # a combination not seen yet: compared by the functions above, and remembered
+            for position, outcome in enumerate(found):
                 if outcome is None:
                     index = position if gold.fields is None else gold.fields[position]
-                    outcomes[position] = self._outcome(gold, position, keys[position], values[index])
+                    found[position] = self._outcome(gold, position, keys[position], values[index])
+        outcomes = cast("list[_Outcome]", found)  # each None was filled in above
         for positions, on in gold.joints:  # a precision right beside a wrong date is wrong (joint_fields)
             if outcomes[on][1] or outcomes[on][2]:
                 for position in positions:
@@ -1168,8 +1169,8 @@ class Score:
 
 def score(
     config: ScoringConfig,
-    gold: dict[str, Sequence[dict[str, Any]]],
-    predicted: dict[str, Sequence[dict[str, Any]]],
+    gold: Mapping[str, Sequence[dict[str, Any]]],
+    predicted: Mapping[str, Sequence[dict[str, Any]]],
     doc_ids: Iterable[str] | None = None,
 ) -> Score:
     """Score every gold document (a document with no prediction predicts nothing)."""

@@ -42,7 +42,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cache, lru_cache
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 import httpx2
 import openai
@@ -54,7 +54,7 @@ from instructor.v2.core.providers import Provider
 from instructor.v2.core.registry import mode_registry
 from instructor.v2.core.response_model import prepare_response_model
 from instructor.v2.core.retry import _RETRYABLE_PARSE_ERRORS, _initialize_usage
-from instructor.v2.core.templating import handle_templating
+from instructor.v2.core.templating import handle_templating  # type: ignore[attr-defined]  # module is `# type: ignore[all]`
 from instructor.v2.core.usage import update_total_usage
 from openai._base_client import get_platform
 from openai._httpx2 import normalize_httpx2_timeout, status_exceptions, timeout_exceptions
@@ -112,7 +112,9 @@ class StructuredCall:
     def __init__(self, response_model: type[BaseModel], mode: Mode, provider: Provider = Provider.OPENAI) -> None:
         self.mode, self.provider = mode, provider
         self.handlers = mode_registry.get_handlers(provider, mode)
-        self.model = prepare_response_model(response_model)  # also refuses async validators, once
+        model = prepare_response_model(response_model)  # also refuses async validators, once
+        assert model is not None  # None only for a None response_model
+        self.model: type[BaseModel] = model
         self._view = _SchemaView(self.model)
         self._fixed = self._fixed_arguments() if mode in FIXED_ARGUMENT_MODES else None
         for value in (self._fixed or {}).values():
@@ -135,7 +137,8 @@ class StructuredCall:
         if self._fixed is not None:
             kwargs = {**kwargs, "messages": list(messages), **self._fixed}
         else:
-            _, kwargs = self.handlers.request_handler(response_model=self._view, kwargs=kwargs)
+            # The view stands in for the model class: the handlers read only its name and JSON schema.
+            _, kwargs = self.handlers.request_handler(response_model=self._view, kwargs=kwargs)  # type: ignore[arg-type]
         kwargs.pop("autodetect_images", None)
         if self.handlers.message_converter and "messages" in kwargs:
             kwargs["messages"] = self.handlers.message_converter(kwargs["messages"], autodetect_images=False)
@@ -214,6 +217,11 @@ class LeanPoster(Protocol):
     async def post_bytes(
         self, url: str, headers: Sequence[tuple[str, str]], content: bytes, timeout: httpx2.Timeout
     ) -> Any: ...
+
+
+def _is_lean(http: object) -> TypeGuard[LeanPoster]:
+    """Whether the client has the aiohttp path (provider.PooledHttpClient's post_bytes and lean_origin)."""
+    return bool(getattr(http, "post_bytes", None))
 
 
 @dataclass(frozen=True)
@@ -371,7 +379,7 @@ def _with_lean_path(route: _Route, url: httpx2.URL) -> _Route:
     """The route with its client's aiohttp path (provider.PooledHttpClient), where that carries the URL as httpx
     would and httpx's headers are ASCII: the wire headers are httpx's own for this request, less Content-Length
     (aiohttp puts it last, where httpx does)."""
-    lean = getattr(route.http, "post_bytes", None) and route.http
+    lean = route.http if _is_lean(route.http) else None
     if lean is None or not lean.lean_origin(url) or not isinstance(route.timeout, float | int | httpx2.Timeout | None):
         return route
     raw = route.request(b"").headers.raw

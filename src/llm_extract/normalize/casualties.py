@@ -81,8 +81,8 @@ def phrase_range(text: str | None) -> dict[str, Any]:
     if match := _APPROX.search(digits):
         return _result(text, _int(match.group(1)), _int(match.group(1)), "approximate")
     if match := _VAGUE.search(text):
-        low, high = VAGUE[match.group(1).lower()]
-        return _result(text, low, high, "exact" if low == high else "vague")
+        vague_low, vague_high = VAGUE[match.group(1).lower()]
+        return _result(text, vague_low, vague_high, "exact" if vague_low == vague_high else "vague")
     if match := _EXACT.search(digits):
         return _result(text, _int(match.group(1)), _int(match.group(1)), "exact")
     if _SOME.search(text):

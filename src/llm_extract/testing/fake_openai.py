@@ -292,7 +292,8 @@ class FakeOpenAI:
                 fields: dict[str, Any] = {}
                 for part in message.iter_parts():
                     name = part.get_param("name", header="content-disposition")
-                    fields[name] = (part.get_filename(), part.get_payload(decode=True))
+                    if isinstance(name, str):  # a form field's name (only "file" and "purpose" are read)
+                        fields[name] = (part.get_filename(), part.get_payload(decode=True))
                 if "file" not in fields or "purpose" not in fields:
                     self._send(400, json.dumps({"error": {"message": "need file and purpose"}}).encode())
                     return
@@ -306,7 +307,10 @@ class FakeOpenAI:
                 with fake._lock:
                     fake.calls[f"GET /{'/'.join(parts[:2])}"] += 1
                     if parts == ["v1", "models"]:
-                        models = {"object": "list", "data": [{"id": "fake", "object": "model", "owned_by": "fake"}]}
+                        models: dict[str, Any] = {
+                            "object": "list",
+                            "data": [{"id": "fake", "object": "model", "owned_by": "fake"}],
+                        }
                         if fake.models_status != 200:
                             models = {"error": {"message": f"models: HTTP {fake.models_status}"}}
                         self._send(fake.models_status, json.dumps(models).encode())
