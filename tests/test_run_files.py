@@ -227,3 +227,11 @@ def test_options_refuse_values_they_do_not_know(args: list[str], tmp_path: Path)
     assert result.exit_code == 2, result.output
     assert "Invalid value" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_record_problem_names_a_missing_empty_or_mistyped_doc_id() -> None:
+    from llm_extract.store import record_problem
+
+    assert record_problem({"status": "ok"}) == "no doc_id"
+    assert record_problem({"doc_id": "", "status": "ok"}) == "no doc_id"
+    assert record_problem({"doc_id": 7, "status": "ok"}) == "doc_id is int, not a string"

@@ -136,7 +136,7 @@ def record_problem(record: Any, list_field: str | None = None, shape: JsonSchema
         return f"not a JSON object but {type(record).__name__}"
     doc_id = record.get("doc_id")
     if not isinstance(doc_id, str) or not doc_id:
-        return "no doc_id" if doc_id is None else f"doc_id is {type(doc_id).__name__}, not a string"
+        return "no doc_id" if doc_id in (None, "") else f"doc_id is {type(doc_id).__name__}, not a string"
     status = record.get("status")
     if status not in RUN_STATUSES:
         return "no status" if status is None else f"status {str(status)[:40]!r} is not one of ok, invalid, error"
