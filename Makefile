@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test browser record baseline eval muc4 muc4-baseline schemas bench bench-local lint
+.PHONY: setup demo test check browser record baseline eval muc4 muc4-baseline schemas bench bench-local
 
 $(VENV)/.base: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,13 @@ setup: $(VENV)/.local  ## the tool, the embedded model (assembled and sha256-ver
 demo: setup  ## extract the five seed articles with the embedded local model; prints a summary table
 	$(BIN)/llm-extract extract evals/seeds/docs -o runs/seeds.jsonl
 
-test: $(VENV)/.base browser  ## the offline suite: cassettes replay the recorded model, network blocked
+test: $(VENV)/.base browser check  ## the static checks, then the offline suite (cassettes replay the recorded model, network blocked)
 	$(BIN)/python -m pytest
+
+check: $(VENV)/.base  ## ruff, mypy on src/ and the layering contract (ARCHITECTURE.md), as CI runs them
+	$(BIN)/ruff check src tests bench schemas evals
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 browser:  ## Debian's chromium, for the review page's browser test (installed with apt when missing)
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -58,5 +63,3 @@ bench: bench-local  ## the embedded model's speed (bench-local), then the scorer
 bench-local: setup  ## embedded model, settings of 2026-12-02 against today's defaults, 5 seeds + 30 MUC-4 (~45 min)
 	$(BIN)/python bench/local_model.py
 
-lint: $(VENV)/.base
-	$(BIN)/ruff check src tests bench schemas evals

@@ -26,8 +26,8 @@ from collections import Counter
 from pathlib import Path
 
 from llm_extract.api import extract_batch
-from llm_extract.config import load_settings
-from llm_extract.store import read_lines
+from llm_extract.core.config import load_settings
+from llm_extract.runs.store import read_lines
 from llm_extract.testing.fake_openai import FakeOpenAI, fault_mix
 
 SECRET = "sk-bench-secret-0123456789abcdefghij"

@@ -28,10 +28,10 @@ import random
 import time
 from typing import Any
 
-from llm_extract.clustering import bcubed, pairwise
 from llm_extract.core.text import fold_name
-from llm_extract.fusion import fuse, source_incident
-from llm_extract.incidents import SourceIncident, same_name
+from llm_extract.events.clustering import bcubed, pairwise
+from llm_extract.events.fusion import fuse, source_incident
+from llm_extract.scoring.incidents import SourceIncident, same_name
 
 COUNTRIES = ["IQ", "SY", "YE", "LB", "PS", "IL", "AF", "PK", "NG", "ML", "BF", "SO", "SD", "ET", "CD",
              "MZ", "UA", "MM", "CO", "MX", "LY", "EG", "TR", "IR", "CM"]  # fmt: skip
@@ -188,7 +188,7 @@ def main() -> None:
             }
         runs += measured
     print(json.dumps({
-        "benchmark": "fusion speed (llm_extract.fusion.fuse, synthetic incidents)",
+        "benchmark": "fusion speed (llm_extract.events.fusion.fuse, synthetic incidents)",
         "command": f".venv/bin/python bench/fusion.py --sizes {' '.join(map(str, args.sizes))} --seed {args.seed} "
         f"--repeat {args.repeat}",
         "machine": platform.platform(),

@@ -21,7 +21,7 @@ import json
 import time
 from pathlib import Path
 
-from llm_extract.injection import find_injections
+from llm_extract.inputs.injection import find_injections
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "injection"

@@ -58,7 +58,7 @@ TRACKED = {
 
 def suite_inputs(suite_name: str, work: Path) -> tuple[Path, Path | None]:
     """The documents of one suite for this bench (a folder or JSONL), and a gold file limited to them (or None)."""
-    from llm_extract.suite import load_suite
+    from llm_extract.scoring.suite import load_suite
 
     suite = load_suite(suite_name)
     if suite_name != "muc4":
@@ -103,10 +103,11 @@ def server_time(log_text: str) -> dict[str, Any]:
 def child(arm: str, suite_name: str, work: Path) -> dict[str, Any]:
     """One arm over one suite's documents, in this process; its report as a dict."""
     from llm_extract.api import extract_batch
-    from llm_extract.config import load_settings
-    from llm_extract.evaluate import evaluate_run
-    from llm_extract.schema_loader import load_schema
-    from llm_extract.suite import load_suite
+    from llm_extract.core.config import load_settings
+    from llm_extract.evaluation.evaluate import evaluate_run
+    from llm_extract.extraction.schema_loader import load_schema
+    from llm_extract.providers.provider import documents_in_flight
+    from llm_extract.scoring.suite import load_suite
 
     suite = load_suite(suite_name)
     prompt = PROMPTS.get(arm, {}).get(suite_name, suite.prompt)
@@ -128,7 +129,7 @@ def child(arm: str, suite_name: str, work: Path) -> dict[str, Any]:
     report = evaluate_run(suite, out, spec.list_field, gold_path=gold, shape=spec.json_schema)
     return {
         "arm": arm, "suite": suite_name, "documents": articles,
-        "settings": {"prompt": settings.prompt_name, "concurrency (slots)": settings.in_flight,
+        "settings": {"prompt": settings.prompt_name, "concurrency (slots)": documents_in_flight(settings),
                      "local_speculation": settings.local_speculation,
                      "threads": settings.local_threads or os.cpu_count()},
         "wall_s": round(wall, 1),

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import REPLAY_BASE_URL, cassette_vcr
 
 from llm_extract.api import evaluate_suite
-from llm_extract.config import load_settings
-from llm_extract.suite import load_suite
+from llm_extract.core.config import load_settings
+from llm_extract.scoring.suite import load_suite
 
 HEADLINE = ("incidents.precision", "incidents.recall", "incidents.f1", "fields.micro.precision",
             "fields.micro.recall", "fields.micro.f1", "fields.matched.f1")  # fmt: skip

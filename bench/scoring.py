@@ -21,8 +21,8 @@ import random
 import time
 from typing import Any
 
-from llm_extract.scoring import DocumentScore, ScoringConfig, reference_score_document, score
-from llm_extract.suite import load_suite
+from llm_extract.scoring.fields import DocumentScore, ScoringConfig, reference_score_document, score
+from llm_extract.scoring.suite import load_suite
 
 SITES = ["al-Asad airbase", "al-Harir airbase", "Erbil airport", "Kirkuk K1 base", "Victory base", None]
 TYPES = ["air_drone_strike", "shelling_artillery_missile_attack", "armed_clash", "attack", "suicide_bomb"]

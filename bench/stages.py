@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from llm_extract.api import evaluate_suite
-from llm_extract.documents import iter_inputs
-from llm_extract.extract import VALIDATION_CONTEXT_KEY
-from llm_extract.resolve import resolve_records
-from llm_extract.salvage import salvage
-from llm_extract.schema_loader import SchemaSpec, load_schema
-from llm_extract.suite import Suite, load_suite
+from llm_extract.extraction.extract import VALIDATION_CONTEXT_KEY
+from llm_extract.extraction.resolve import resolve_records
+from llm_extract.extraction.salvage import salvage
+from llm_extract.extraction.schema_loader import SchemaSpec, load_schema
+from llm_extract.inputs.documents import iter_inputs
+from llm_extract.scoring.suite import Suite, load_suite
 
 Line = dict[str, Any]
 

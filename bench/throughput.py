@@ -36,11 +36,11 @@ import instructor
 import openai
 
 from llm_extract.api import extract_batch
-from llm_extract.config import load_settings
-from llm_extract.prompts import load_prompt
-from llm_extract.provider import MODES
-from llm_extract.schema_loader import load_schema
-from llm_extract.store import read_lines
+from llm_extract.core.config import load_settings
+from llm_extract.extraction.prompts import load_prompt
+from llm_extract.extraction.schema_loader import load_schema
+from llm_extract.providers.provider import MODES
+from llm_extract.runs.store import read_lines
 
 SERVE = """
 import sys, time

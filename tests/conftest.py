@@ -11,7 +11,7 @@ import pytest
 import vcr
 from hypothesis import settings as hypothesis_settings
 
-from llm_extract.config import Settings, load_settings
+from llm_extract.core.config import Settings, load_settings
 
 # No wall-clock deadline on property tests: a loaded machine (CI's 2 cores, a model running beside) made one
 # example exceed hypothesis's default 200 ms, and speed is measured in bench/, never in tests.
@@ -63,7 +63,7 @@ def model_base_url(request: pytest.FixtureRequest) -> Iterator[str]:
     if not request.config.getoption("--record"):
         yield REPLAY_BASE_URL
         return
-    from llm_extract.provider import open_endpoint
+    from llm_extract.providers.provider import open_endpoint
 
     with open_endpoint(load_settings(base_url=None)) as endpoint:
         yield endpoint.base_url

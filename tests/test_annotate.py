@@ -6,15 +6,15 @@ import asyncio
 import json
 from pathlib import Path
 
-from llm_extract.annotate import annotate, generic_path, iter_path
 from llm_extract.api import extract_batch, extract_one, make_extractor
-from llm_extract.config import load_settings
-from llm_extract.documents import Document
-from llm_extract.evaluate import grounding_summary
-from llm_extract.provider import remote_endpoint
-from llm_extract.requests import build_request
-from llm_extract.runline import RunLine
-from llm_extract.schema_loader import load_schema
+from llm_extract.core.config import load_settings
+from llm_extract.evaluation.evaluate import grounding_summary
+from llm_extract.extraction.annotate import annotate, generic_path, iter_path
+from llm_extract.extraction.requests import build_request
+from llm_extract.extraction.schema_loader import load_schema
+from llm_extract.inputs.documents import Document
+from llm_extract.providers.provider import remote_endpoint
+from llm_extract.runs.runline import RunLine
 from llm_extract.testing.fake_openai import FakeOpenAI
 
 TEXT = (

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from llm_extract.api import extract_batch, make_extractor
-from llm_extract.batch import BatchSubmitter, request_body
-from llm_extract.documents import Document
-from llm_extract.errors import LLMExtractError
-from llm_extract.provider import remote_endpoint
-from llm_extract.requests import build_request
+from llm_extract.core.errors import LLMExtractError
+from llm_extract.extraction.requests import build_request
+from llm_extract.inputs.documents import Document
+from llm_extract.providers.provider import remote_endpoint
+from llm_extract.runs.batch_api import BatchSubmitter, request_body
 from llm_extract.testing.fake_openai import DEFAULT_ANSWER, INVALID_ANSWER, FakeOpenAI
 from tests.test_runner import lines, settings_for, write_docs
 
@@ -171,8 +171,8 @@ def test_submission_failure_is_reported(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_batch_refuses_the_embedded_model_and_the_cache(tmp_path: Path) -> None:
-    from llm_extract.cache import ResponseCache
-    from llm_extract.config import load_settings
+    from llm_extract.core.config import load_settings
+    from llm_extract.runs.cache import ResponseCache
 
     with pytest.raises(LLMExtractError, match="needs a server"):
         extract_batch([tmp_path], tmp_path / "o.jsonl", load_settings(), batch=True)
@@ -187,7 +187,7 @@ def test_poll_interval_is_honoured(tmp_path: Path) -> None:
     with FakeOpenAI(batch_polls=4) as fake:
         settings = settings_for(fake)
         extractor = make_extractor(remote_endpoint(settings), settings)
-        from llm_extract.provider import make_sync_client
+        from llm_extract.providers.provider import make_sync_client
 
         client = make_sync_client(remote_endpoint(settings), settings)
         document = Document(id="a", text="A drone struck a base.", origin="a")
@@ -215,7 +215,7 @@ def test_cli_batch_flag(tmp_path: Path) -> None:
 
 
 def test_run_killed_while_polling_takes_its_job_up_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import llm_extract.batch as batch_module
+    import llm_extract.runs.batch_api as batch_module
 
     docs, output = tmp_path / "docs", tmp_path / "out.jsonl"
     write_docs(docs, 4)
@@ -242,7 +242,7 @@ def test_run_killed_while_polling_takes_its_job_up_again(tmp_path: Path, monkeyp
 
 
 def test_a_changed_request_is_not_answered_by_the_old_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import llm_extract.batch as batch_module
+    import llm_extract.runs.batch_api as batch_module
 
     docs, output = tmp_path / "docs", tmp_path / "out.jsonl"
     write_docs(docs, 2)

@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from llm_extract.annotate import annotate, ground_records
 from llm_extract.api import extract_one, make_extractor
 from llm_extract.cli import app
-from llm_extract.config import Settings
+from llm_extract.core.config import Settings
 from llm_extract.core.constants import MUC_ROLES
-from llm_extract.documents import iter_inputs
-from llm_extract.extract import ExtractionResult
-from llm_extract.injection import MARK_OPEN
-from llm_extract.provider import remote_endpoint
-from llm_extract.requests import build_request
-from llm_extract.suite import load_suite
+from llm_extract.extraction.annotate import annotate, ground_records
+from llm_extract.extraction.extract import ExtractionResult
+from llm_extract.extraction.requests import build_request
+from llm_extract.inputs.documents import iter_inputs
+from llm_extract.inputs.injection import MARK_OPEN
+from llm_extract.providers.provider import remote_endpoint
+from llm_extract.scoring.suite import load_suite
 
 from .conftest import EDGE, MUC4_DOCS, ROOT, SEEDS
 

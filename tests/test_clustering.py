@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llm_extract.clustering import bcubed, clustering_scores, pairwise
+from llm_extract.events.clustering import bcubed, clustering_scores, pairwise
 
 GOLD = {"a": "X", "b": "X", "c": "X", "d": "Y", "e": "Y"}  # {a, b, c} {d, e}
 

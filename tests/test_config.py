@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from llm_extract.config import load_settings
-from llm_extract.errors import ConfigError
+from llm_extract.core.config import load_settings
+from llm_extract.core.errors import ConfigError
 
 
 def test_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

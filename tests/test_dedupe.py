@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from llm_extract.api import extract_batch
-from llm_extract.config import load_settings
-from llm_extract.schema_loader import load_schema
+from llm_extract.core.config import load_settings
+from llm_extract.extraction.schema_loader import load_schema
 from llm_extract.testing.fake_openai import FakeOpenAI
 from tests.test_salvage import _incident, _template
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from llm_extract.api import extract_batch
-from llm_extract.config import load_settings
-from llm_extract.documents import Document, InputFailure, iter_inputs
-from llm_extract.store import read_lines
+from llm_extract.core.config import load_settings
+from llm_extract.inputs.documents import Document, InputFailure, iter_inputs
+from llm_extract.runs.store import read_lines
 from llm_extract.testing.fake_openai import FakeOpenAI
 
 

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from llm_extract.api import extract_batch
 from llm_extract.cli import app
-from llm_extract.config import load_settings
-from llm_extract.errors import LLMExtractError
-from llm_extract.provider import preflight, remote_endpoint
+from llm_extract.core.config import load_settings
+from llm_extract.core.errors import LLMExtractError
+from llm_extract.providers.provider import preflight, remote_endpoint
 from llm_extract.testing.fake_openai import FakeOpenAI
 
 SECRET = "sk-live-preflightsecret0123456789"

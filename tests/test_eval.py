@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from llm_extract.api import evaluate_suite
 from llm_extract.cli import app
-from llm_extract.config import Settings, load_settings
-from llm_extract.evaluate import check_gate
-from llm_extract.suite import Gate, load_suite
+from llm_extract.core.config import Settings, load_settings
+from llm_extract.evaluation.evaluate import check_gate
+from llm_extract.scoring.suite import Gate, load_suite
 from llm_extract.testing.fake_openai import FakeOpenAI
 
 SEEDS = load_suite("seeds")
@@ -169,6 +169,6 @@ def test_reports_carry_field_scores_over_matched_incidents(tmp_path: Path) -> No
 
 
 def test_an_optional_list_element_reads_as_its_first_alias() -> None:
-    from llm_extract.evaluate import gold_reading
+    from llm_extract.evaluation.evaluate import gold_reading
 
     assert gold_reading([{"optional": ["the farm", "farm"]}, ["a bus"]]) == ["the farm", "a bus"]

@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from llm_extract.api import extract_batch, fuse_runs
 from llm_extract.cli import app
-from llm_extract.config import Settings
-from llm_extract.evaluate import evaluate_run, gold_reading
-from llm_extract.fusion import (
+from llm_extract.core.config import Settings
+from llm_extract.evaluation.evaluate import evaluate_run, gold_reading
+from llm_extract.events.fusion import (
     FusionConfig,
     FusionError,
     candidate_pairs,
@@ -30,8 +30,8 @@ from llm_extract.fusion import (
     source_incident,
     source_incidents,
 )
-from llm_extract.incidents import SourceIncident
-from llm_extract.suite import SuiteError, load_suite
+from llm_extract.scoring.incidents import SourceIncident
+from llm_extract.scoring.suite import SuiteError, load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = load_suite("seeds")

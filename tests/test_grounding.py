@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llm_extract.grounding import FUZZY_MIN_CHARS, locate
+from llm_extract.extraction.grounding import FUZZY_MIN_CHARS, locate
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_004 = (ROOT / "evals" / "seeds" / "docs" / "004_2d0baa25ee1082f8.txt").read_text()

@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from llm_extract import gtt
 from llm_extract.api import evaluate_suite
 from llm_extract.cli import app
-from llm_extract.config import load_settings
-from llm_extract.suite import load_suite
+from llm_extract.core.config import load_settings
+from llm_extract.scoring import gtt
+from llm_extract.scoring.suite import load_suite
 from llm_extract.testing.fake_openai import FakeOpenAI
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from llm_extract.api import extract_batch
-from llm_extract.config import load_settings
-from llm_extract.documents import Document
-from llm_extract.injection import MARK_CLOSE, MARK_OPEN, find_injections, neutralise
-from llm_extract.prompts import load_prompt
-from llm_extract.requests import build_request
+from llm_extract.core.config import load_settings
+from llm_extract.extraction.prompts import load_prompt
+from llm_extract.extraction.requests import build_request
+from llm_extract.inputs.documents import Document
+from llm_extract.inputs.injection import MARK_CLOSE, MARK_OPEN, find_injections, neutralise
 from llm_extract.testing.fake_openai import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]

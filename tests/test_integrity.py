@@ -15,16 +15,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from llm_extract import runner as runner_module
 from llm_extract.api import extract_batch
 from llm_extract.cli import app
-from llm_extract.config import load_settings
-from llm_extract.errors import LLMExtractError
-from llm_extract.identity import WorkIdentity
-from llm_extract.prompts import load_prompt
-from llm_extract.runline import RunLine
-from llm_extract.schema_loader import load_schema
-from llm_extract.store import OutputError, RunStore, manifest_path_for, read_lines
+from llm_extract.core.config import load_settings
+from llm_extract.core.errors import LLMExtractError
+from llm_extract.extraction.prompts import load_prompt
+from llm_extract.extraction.schema_loader import load_schema
+from llm_extract.runs import runner as runner_module
+from llm_extract.runs.identity import WorkIdentity
+from llm_extract.runs.runline import RunLine
+from llm_extract.runs.store import OutputError, RunStore, manifest_path_for, read_lines
 from llm_extract.testing.fake_openai import FakeOpenAI
 
 from .test_runner import lines, settings_for, write_docs
@@ -419,7 +419,7 @@ def test_eval_out_naming_a_file_is_a_message(tmp_path: Path) -> None:
 
 
 def test_a_jsonl_line_in_cp1252_is_decoded_and_noted(tmp_path: Path) -> None:
-    from llm_extract.documents import iter_inputs
+    from llm_extract.inputs.documents import iter_inputs
 
     source = tmp_path / "m.jsonl"
     utf8, cp1252 = '{"id":"u8","text":"Bogotá"}\n', '{"id":"cp","text":"Bogotá – Medellín"}\n'
@@ -430,7 +430,7 @@ def test_a_jsonl_line_in_cp1252_is_decoded_and_noted(tmp_path: Path) -> None:
 
 
 def test_a_run_line_that_is_json_null_is_skipped_with_its_number(tmp_path: Path) -> None:
-    from llm_extract.store import read_run
+    from llm_extract.runs.store import read_run
 
     run = tmp_path / "run.jsonl"
     run.write_text('{"doc_id": "a", "status": "ok", "incidents": []}\nnull\n')
@@ -449,7 +449,7 @@ def test_no_document_ok_exits_non_zero_even_when_all_are_invalid(tmp_path: Path)
 
 
 def test_infinite_backoff_or_timeout_is_refused() -> None:
-    from llm_extract.errors import ConfigError
+    from llm_extract.core.errors import ConfigError
 
     for setting in ("backoff_max", "backoff_initial", "request_timeout"):
         with pytest.raises(ConfigError, match="finite"):
@@ -477,7 +477,7 @@ def test_a_multi_line_error_is_printed_line_by_line_as_text(tmp_path: Path) -> N
 
 
 def test_a_line_mixing_utf8_and_cp1252_keeps_both(tmp_path: Path) -> None:
-    from llm_extract.documents import decode_with_notes, iter_inputs
+    from llm_extract.inputs.documents import decode_with_notes, iter_inputs
 
     mixed = "Café bombing near ".encode() + "Bogotá.".encode("cp1252")
     text, notes = decode_with_notes(b"First line.\n" + mixed + b"\n")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from llm_extract import local_model
-from llm_extract.errors import ModelUnavailable
+from llm_extract.core.errors import ModelUnavailable
+from llm_extract.providers import local_model
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_the_pinned_hash_is_the_official_one() -> None:
 
 
 def test_slots_follow_the_cores_and_fit_in_memory() -> None:
-    from llm_extract.local_server import MAX_SLOTS, default_slots
+    from llm_extract.providers.local_server import MAX_SLOTS, default_slots
 
     plenty = 64 * 2**30
     assert default_slots(cores=2, memory_bytes=plenty) == 1  # measured: 4 slots gave 1.09x and changed answers
@@ -77,10 +77,11 @@ def test_slots_follow_the_cores_and_fit_in_memory() -> None:
 
 
 def test_concurrency_defaults_to_the_embedded_servers_slots(monkeypatch: pytest.MonkeyPatch) -> None:
-    from llm_extract import local_server
-    from llm_extract.config import load_settings
+    from llm_extract.core.config import load_settings
+    from llm_extract.providers import local_server
+    from llm_extract.providers.provider import documents_in_flight
 
     monkeypatch.setattr(local_server, "default_slots", lambda ctx_per_slot=8192: 3)
-    assert load_settings(base_url=None).in_flight == 3
-    assert load_settings(base_url=None, concurrency=5).in_flight == 5, "an explicit -j wins"
-    assert load_settings(base_url="http://server/v1", model="m").in_flight == 1
+    assert documents_in_flight(load_settings(base_url=None)) == 3
+    assert documents_in_flight(load_settings(base_url=None, concurrency=5)) == 5, "an explicit -j wins"
+    assert documents_in_flight(load_settings(base_url="http://server/v1", model="m")) == 1

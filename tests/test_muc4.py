@@ -9,11 +9,11 @@ import pytest
 from pydantic import ValidationError
 
 from llm_extract.api import extract_one, make_extractor
-from llm_extract.config import load_settings
-from llm_extract.documents import Document
-from llm_extract.provider import remote_endpoint
-from llm_extract.requests import build_request
-from llm_extract.schema_loader import load_schema
+from llm_extract.core.config import load_settings
+from llm_extract.extraction.requests import build_request
+from llm_extract.extraction.schema_loader import load_schema
+from llm_extract.inputs.documents import Document
+from llm_extract.providers.provider import remote_endpoint
 from llm_extract.testing.fake_openai import FakeOpenAI
 
 TEXT = "Urban  guerrillas of the FMLN set off a car bomb outside the U.S. embassy in San Salvador today."

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from llm_extract.evaluate import gold_reading
-from llm_extract.scoring import reference_score_document, score
-from llm_extract.suite import load_suite
+from llm_extract.evaluation.evaluate import gold_reading
+from llm_extract.scoring.fields import reference_score_document, score
+from llm_extract.scoring.suite import load_suite
 
 SUITE_DIR = Path(__file__).parents[1] / "evals" / "muc4-incidents"
 

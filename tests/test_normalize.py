@@ -8,8 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from llm_extract.normalize import Anchor, find_dateline, normalise_casualties, normalise_country, resolve_date
-from llm_extract.normalize.casualties import phrase_range
+from llm_extract.extraction.normalize import (
+    Anchor,
+    find_dateline,
+    normalise_casualties,
+    normalise_country,
+    resolve_date,
+)
+from llm_extract.extraction.normalize.casualties import phrase_range
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "evals" / "seeds" / "docs"

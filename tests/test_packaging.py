@@ -31,10 +31,10 @@ site, src = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve()
 sys.path[:] = [str(site)] + [p for p in sys.path if p and Path(p).resolve() != src]
 
 import llm_extract
-from llm_extract import resources
-from llm_extract.prompts import available_prompts, load_prompt
-from llm_extract.schema_loader import available_schemas, load_schema
-from llm_extract.suite import SuiteError, available_suites, load_suite
+from llm_extract.core import resources
+from llm_extract.extraction.prompts import available_prompts, load_prompt
+from llm_extract.extraction.schema_loader import available_schemas, load_schema
+from llm_extract.scoring.suite import SuiteError, available_suites, load_suite
 
 schema, prompt = load_schema("incident_v1"), load_prompt("incident_v4")
 result = {

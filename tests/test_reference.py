@@ -12,14 +12,14 @@ from typer.testing import CliRunner
 
 from llm_extract.api import evaluate_suite, settings_for_prompt, store_reference
 from llm_extract.cli import app
-from llm_extract.config import load_settings
-from llm_extract.documents import Document
-from llm_extract.errors import LLMExtractError, PromptNotFound
-from llm_extract.extract import validation_context
-from llm_extract.prompts import load_prompt
-from llm_extract.requests import build_request
-from llm_extract.schema_loader import load_schema
-from llm_extract.suite import load_suite
+from llm_extract.core.config import load_settings
+from llm_extract.core.errors import LLMExtractError, PromptNotFound
+from llm_extract.extraction.extract import validation_context
+from llm_extract.extraction.prompts import load_prompt
+from llm_extract.extraction.requests import build_request
+from llm_extract.extraction.schema_loader import load_schema
+from llm_extract.inputs.documents import Document
+from llm_extract.scoring.suite import load_suite
 from llm_extract.testing.fake_openai import FakeOpenAI
 from tests.test_eval import _gold_as_run, make_suite
 

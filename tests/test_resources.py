@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from llm_extract import resources
-from llm_extract.prompts import available_prompts, load_prompt
-from llm_extract.resources import ResourcesMissing, bundled_names, checkout_of, find_resource, resource_dir
-from llm_extract.schema_loader import available_schemas, load_schema
+from llm_extract.core import resources
+from llm_extract.core.resources import ResourcesMissing, bundled_names, checkout_of, find_resource, resource_dir
+from llm_extract.extraction.prompts import available_prompts, load_prompt
+from llm_extract.extraction.schema_loader import available_schemas, load_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 

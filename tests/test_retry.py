@@ -17,12 +17,12 @@ from tenacity import RetryCallState
 from tenacity.wait import wait_fixed
 
 from llm_extract.api import extract_one, make_extractor
-from llm_extract.config import load_settings
-from llm_extract.documents import Document
-from llm_extract.extract import ExtractionResult
-from llm_extract.provider import remote_endpoint
-from llm_extract.requests import build_request
-from llm_extract.retry import is_transient, retry_after_seconds, wait_retry_after_or
+from llm_extract.core.config import load_settings
+from llm_extract.extraction.extract import ExtractionResult
+from llm_extract.extraction.requests import build_request
+from llm_extract.inputs.documents import Document
+from llm_extract.providers.provider import remote_endpoint
+from llm_extract.providers.retry import is_transient, retry_after_seconds, wait_retry_after_or
 from llm_extract.testing.fake_openai import INVALID_ANSWER, FakeOpenAI
 
 DOC = Document(id="d1", text="Two drones targeted a base in western Iraq on Wednesday.", origin="test")

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from llm_extract.api import extract_batch
 from llm_extract.cli import app
-from llm_extract.config import Settings
+from llm_extract.core.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "evals" / "seeds" / "docs"

@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from llm_extract.cli import app
-from llm_extract.schema_loader import load_schema
-from llm_extract.store import read_lines
+from llm_extract.extraction.schema_loader import load_schema
+from llm_extract.runs.store import read_lines
 from tests.test_eval import SEEDS, _gold_as_run, make_suite
 
 BAD_LINES = [  # (line, what the warning must say), after the two good lines of the mini suite
@@ -183,7 +183,7 @@ def test_fuse_still_refuses_a_run_of_another_schema(tmp_path: Path) -> None:
 
 def test_read_run_numbers_lines_and_keeps_the_runners_view(tmp_path: Path) -> None:
     """One parser: the runner still counts torn and unreadable lines; consumers get them by number."""
-    from llm_extract.store import read_run
+    from llm_extract.runs.store import read_run
 
     run = tmp_path / "run.jsonl"
     run.write_text(
@@ -198,7 +198,7 @@ def test_read_run_numbers_lines_and_keeps_the_runners_view(tmp_path: Path) -> No
 
 
 def test_record_problem_checks_the_structure_the_schema_gives() -> None:
-    from llm_extract.store import record_problem
+    from llm_extract.runs.store import record_problem
 
     shape = load_schema("incident_v1").json_schema
     ok = {"doc_id": "a", "status": "ok"}
@@ -230,7 +230,7 @@ def test_options_refuse_values_they_do_not_know(args: list[str], tmp_path: Path)
 
 
 def test_record_problem_names_a_missing_empty_or_mistyped_doc_id() -> None:
-    from llm_extract.store import record_problem
+    from llm_extract.runs.store import record_problem
 
     assert record_problem({"status": "ok"}) == "no doc_id"
     assert record_problem({"doc_id": "", "status": "ok"}) == "no doc_id"

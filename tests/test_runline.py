@@ -1,4 +1,4 @@
-"""The stored run line, typed (llm_extract.runline): old runs read, new lines built, bytes kept."""
+"""The stored run line, typed (llm_extract.runs.runline): old runs read, new lines built, bytes kept."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from llm_extract import runline, runner
-from llm_extract.documents import Document, InputFailure
-from llm_extract.extract import ExtractionResult, Usage
-from llm_extract.prompts import load_prompt
-from llm_extract.requests import build_request
-from llm_extract.runline import FORMAT, GroundingSpan, RunLine, TokenUsage, upgrade
-from llm_extract.schema_loader import load_schema
-from llm_extract.store import RunStore, read_lines, read_run
+from llm_extract.extraction.extract import ExtractionResult, Usage
+from llm_extract.extraction.prompts import load_prompt
+from llm_extract.extraction.requests import build_request
+from llm_extract.extraction.schema_loader import load_schema
+from llm_extract.inputs.documents import Document, InputFailure
+from llm_extract.runs import runline, runner
+from llm_extract.runs.runline import FORMAT, GroundingSpan, RunLine, TokenUsage, upgrade
+from llm_extract.runs.store import RunStore, read_lines, read_run
 
 ROOT = Path(__file__).resolve().parents[1]
 STORED_RUNS = sorted((ROOT / "evals").glob("*/*run.jsonl"))
@@ -132,7 +132,7 @@ def test_a_line_built_from_a_result_is_the_runners_record_with_its_format(
     status: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """runner.result_record's dict, key for key and in order, with "format" first (the writer's contract)."""
-    from llm_extract.annotate import annotate
+    from llm_extract.extraction.annotate import annotate
 
     for module in (runline, runner):
         monkeypatch.setattr(module, "now_iso", lambda: "2026-01-01T00:00:00+00:00", raising=False)

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from llm_extract.api import extract_batch
-from llm_extract.config import load_settings
-from llm_extract.errors import ConfigError
-from llm_extract.requests import PromptLimit, prompt_limit
-from llm_extract.store import RunStore, manifest_path_for, read_lines
+from llm_extract.core.config import load_settings
+from llm_extract.core.errors import ConfigError
+from llm_extract.extraction.requests import PromptLimit, prompt_limit
+from llm_extract.runs.store import RunStore, manifest_path_for, read_lines
 from llm_extract.testing.fake_openai import FAULTS, FakeOpenAI, fault_mix
 
 
@@ -171,7 +171,7 @@ def test_fatal_endpoint_error_stops_the_batch(tmp_path: Path) -> None:
 def test_a_second_run_on_the_same_output_is_refused(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "out.jsonl")
     with store.open_lines(lambda line: True):
-        from llm_extract.errors import LLMExtractError
+        from llm_extract.core.errors import LLMExtractError
 
         with (
             pytest.raises(LLMExtractError, match="another llm-extract run"),

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from llm_extract.api import extract_batch
-from llm_extract.config import load_settings
-from llm_extract.salvage import loc_of, path_of, salvage
-from llm_extract.schema_loader import load_schema
+from llm_extract.core.config import load_settings
+from llm_extract.extraction.salvage import loc_of, path_of, salvage
+from llm_extract.extraction.schema_loader import load_schema
 from llm_extract.testing.fake_openai import FakeOpenAI
 
 MUC4 = load_schema("muc4_v1")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from llm_extract.schema_loader import available_schemas, export_json_schema, load_schema
+from llm_extract.extraction.schema_loader import available_schemas, export_json_schema, load_schema
 
 SPEC = load_schema("incident_v1")
 Model = SPEC.response_model

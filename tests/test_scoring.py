@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llm_extract.scoring import (
+from llm_extract.scoring.fields import (
     Counts,
     FieldSpec,
     ScoringConfig,
@@ -22,7 +22,7 @@ from llm_extract.scoring import (
     score,
     score_document,
 )
-from llm_extract.suite import load_suite
+from llm_extract.scoring.suite import load_suite
 
 CONFIG = load_suite("seeds").scoring
 

@@ -15,7 +15,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llm_extract.scoring import (
+from llm_extract.scoring.fields import (
     FieldSpec,
     ScoringConfig,
     _clear_assignment,

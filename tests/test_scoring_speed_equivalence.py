@@ -28,8 +28,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llm_extract import gtt
-from llm_extract.scoring import (
+from llm_extract.scoring import gtt
+from llm_extract.scoring.fields import (
     FieldResult,
     FieldSpec,
     Score,
@@ -371,7 +371,7 @@ def test_scoring_leaves_the_garbage_collector_as_it_found_it() -> None:
 
 def write_fixture() -> None:
     """Run with the scorer to pin (see the module docstring)."""
-    from llm_extract.suite import load_suite
+    from llm_extract.scoring.suite import load_suite
 
     config = load_suite("seeds").scoring
     assert config is not None

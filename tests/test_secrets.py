@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from llm_extract.api import evaluate_suite, extract_batch, review_run
 from llm_extract.cli import app
-from llm_extract.config import ConfigWarning, load_settings
-from llm_extract.redact import scrub_text, scrub_url
+from llm_extract.core.config import ConfigWarning, load_settings
+from llm_extract.core.redact import scrub_text, scrub_url
 from llm_extract.testing.fake_openai import FakeOpenAI
 
 from .conftest import ROOT, SECRET_HEADERS, cassette_vcr

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from llm_extract.documents import Document
-from llm_extract.injection import MARK_OPEN
-from llm_extract.prompts import load_prompt
-from llm_extract.requests import build_request
-from llm_extract.schema_loader import load_schema
-from llm_extract.sentences import MAX_QUOTE_CHARS, Sentence, cite, numbered, quote, shift_spans, split_sentences
+from llm_extract.extraction.prompts import load_prompt
+from llm_extract.extraction.requests import build_request
+from llm_extract.extraction.schema_loader import load_schema
+from llm_extract.inputs.documents import Document
+from llm_extract.inputs.injection import MARK_OPEN
+from llm_extract.inputs.sentences import MAX_QUOTE_CHARS, Sentence, cite, numbered, quote, shift_spans, split_sentences
 
 ARTICLE = (
     "BAGHDAD — Two drones hit al-Asad airbase on Wednesday. Nobody was hurt, U.S. officials said.\n\n"
@@ -105,7 +105,7 @@ def test_the_answer_model_refuses_a_sentence_the_article_does_not_have() -> None
 
 
 def test_a_numbering_prompt_needs_a_schema_that_can_cite() -> None:
-    from llm_extract.errors import SchemaNotFound
+    from llm_extract.core.errors import SchemaNotFound
 
     with pytest.raises(SchemaNotFound, match="ANSWER_MODEL"):
         load_schema("muc4_v1").model_for(True)

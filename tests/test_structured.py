@@ -15,13 +15,13 @@ import openai
 import pytest
 from instructor.v2.core.templating import apply_template
 
-from llm_extract.documents import Document
-from llm_extract.extract import Extractor, RetryPolicy, SamplingParams
-from llm_extract.prompts import load_prompt
-from llm_extract.provider import MODES
-from llm_extract.requests import build_request
-from llm_extract.schema_loader import load_schema
-from llm_extract.structured import _render_plain, _route, render_content, send, structured_call
+from llm_extract.extraction.extract import Extractor, RetryPolicy, SamplingParams
+from llm_extract.extraction.prompts import load_prompt
+from llm_extract.extraction.requests import build_request
+from llm_extract.extraction.schema_loader import load_schema
+from llm_extract.inputs.documents import Document
+from llm_extract.providers.provider import MODES
+from llm_extract.providers.structured import _render_plain, _route, render_content, send, structured_call
 from llm_extract.testing.fake_openai import DEFAULT_ANSWER, INVALID_ANSWER
 
 Responder = Callable[[httpx2.Request], httpx2.Response]

@@ -18,11 +18,11 @@ import openai
 import pytest
 from openai._utils._json import openapi_dumps
 
-from llm_extract import runner
-from llm_extract.prompts import load_prompt
-from llm_extract.provider import MODES, PooledHttpClient, _pooled_http_client
-from llm_extract.schema_loader import load_schema
-from llm_extract.structured import _route, body_bytes, send, structured_call
+from llm_extract.extraction.prompts import load_prompt
+from llm_extract.extraction.schema_loader import load_schema
+from llm_extract.providers.provider import MODES, PooledHttpClient, _pooled_http_client
+from llm_extract.providers.structured import _route, body_bytes, send, structured_call
+from llm_extract.runs import runner
 from llm_extract.testing.fake_openai import DEFAULT_ANSWER, FakeOpenAI
 
 BODY = {"messages": [{"role": "user", "content": "hé"}], "model": "fake", "temperature": 0.0}

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from llm_extract import suite as suite_module
 from llm_extract.api import evaluate_suite
 from llm_extract.cli import app
-from llm_extract.suite import EVALS_ENV, SuiteError, available_suites, load_suite
+from llm_extract.scoring import suite as suite_module
+from llm_extract.scoring.suite import EVALS_ENV, SuiteError, available_suites, load_suite
 from tests.test_eval import _gold_as_run, make_suite
 
 ROOT = Path(__file__).resolve().parents[1]

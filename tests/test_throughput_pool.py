@@ -7,7 +7,7 @@ import asyncio
 
 from httpcore2._backends.anyio import AnyIOBackend, AnyIOStream
 
-from llm_extract.provider import _pooled_http_client, _ProbedSocketBackend, _ProbedSocketStream
+from llm_extract.providers.provider import _pooled_http_client, _ProbedSocketBackend, _ProbedSocketStream
 from llm_extract.testing.fake_openai import FakeOpenAI
 
 

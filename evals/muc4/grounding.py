@@ -20,9 +20,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from llm_extract.core.constants import MUC_ROLES as ROLES
-from llm_extract.documents import Document, iter_inputs
-from llm_extract.schema_loader import load_schema
-from llm_extract.store import manifest_path_for, read_lines
+from llm_extract.extraction.schema_loader import load_schema
+from llm_extract.inputs.documents import Document, iter_inputs
+from llm_extract.runs.store import manifest_path_for, read_lines
 
 SUITE = Path(__file__).resolve().parent
 

@@ -30,9 +30,9 @@ from typing import Any
 
 from llm_extract.core.paths import get_path, has_path
 from llm_extract.core.text import fold_name as normalise_name
-from llm_extract.evaluate import gold_reading
-from llm_extract.scoring import ScoringConfig, score
-from llm_extract.suite import Suite, load_suite
+from llm_extract.evaluation.evaluate import gold_reading
+from llm_extract.scoring.fields import ScoringConfig, score
+from llm_extract.scoring.suite import Suite, load_suite
 
 SUITE = Path(__file__).resolve().parent
 Gold = dict[str, list[dict[str, Any]]]

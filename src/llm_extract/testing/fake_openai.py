@@ -28,7 +28,7 @@ Faults:
 GET /v1/models answers a one-model list (the client's preflight) with status `models_status`, counted in `calls`,
 never a fault.
 
-The Batch API, enough for llm_extract.batch: POST /v1/files (multipart upload), POST /v1/batches,
+The Batch API, enough for llm_extract.runs.batch_api: POST /v1/files (multipart upload), POST /v1/batches,
 GET /v1/batches/{id} (validating, then in_progress, then completed: `batch_polls` retrieves before it ends, with
 status `batch_final`), GET /v1/files/{id}/content. Each input line is answered with the normal answer logic,
 its fault taken from `batch_script` (in line order; `ok` after it runs out):

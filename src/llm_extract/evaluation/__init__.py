@@ -1,0 +1,1 @@
+"""Evals: suites run and scored, reports, gates and comparisons."""

@@ -1,0 +1,1 @@
+"""Stage 5, events: incidents from many reports fused into events."""

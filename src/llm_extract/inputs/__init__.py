@@ -1,0 +1,1 @@
+"""Stage 1, documents: reading articles from files, folders and JSONL; marking injected instructions."""

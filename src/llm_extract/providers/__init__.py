@@ -1,0 +1,1 @@
+"""Where answers come from: the embedded llama.cpp server or any OpenAI-compatible endpoint."""

@@ -1,0 +1,1 @@
+"""The review page: a run's records beside their articles and gold."""

@@ -1,0 +1,329 @@
+"""The review page: one self-contained HTML file to check a stored run against its articles.
+
+Each article is shown with the values the model copied from it highlighted where grounding located
+them (coloured by field), the incident cards beside it, ungrounded and low-confidence values flagged,
+and, when a suite's gold is given, what the scorer marked right and wrong. The page needs no network:
+styles and the small script are inline, and the data behind the highlights is embedded as JSON
+(`<script id="review-data">`), so a test can check every highlight against its offsets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from llm_extract.evaluation.evaluate import evaluate_run
+from llm_extract.extraction.annotate import annotate, generic_path
+from llm_extract.extraction.schema_loader import SchemaSpec
+from llm_extract.inputs.documents import Document, iter_inputs
+from llm_extract.runs.runline import RunLine
+from llm_extract.runs.store import read_manifest, read_run
+from llm_extract.scoring.fields import get_path
+from llm_extract.scoring.suite import Suite
+
+PALETTE = ("#fde68a", "#bfdbfe", "#bbf7d0", "#fecaca", "#ddd6fe", "#fbcfe8", "#a5f3fc", "#fed7aa", "#d9f99d",
+           "#e9d5ff", "#c7d2fe", "#fef08a", "#99f6e4")  # fmt: skip
+TITLE_KEYS = ("incident_type", "sub_event_type", "role")
+_MARK = {"correct": "✓", "partial": "½", "wrong": "✗", "spurious": "+", "missed": "−", "empty": ""}
+
+
+@dataclass
+class Segment:
+    text: str
+    spans: list[int]  # ids of the located values covering this stretch of text
+    field: str | None  # the field whose colour it takes: the innermost (shortest) covering value's
+
+
+@dataclass
+class Card:
+    index: int
+    title: str
+    rows: list[dict[str, Any]]  # field, value, grounding status and score, span id
+    normalized: list[dict[str, Any]]
+    flags: list[dict[str, str]]  # level ("ungrounded" or "low"), message
+    gold: dict[str, Any] | None = None  # verdict and rows against gold, when gold is given
+
+
+@dataclass
+class ReviewDocument:
+    doc_id: str
+    status: str
+    error: str | None
+    origin: str | None
+    text: str | None
+    text_problem: str | None
+    anchor: dict[str, Any] | None
+    segments: list[Segment] = field(default_factory=list)
+    spans: list[dict[str, Any]] = field(default_factory=list)
+    cards: list[Card] = field(default_factory=list)
+    missed: list[dict[str, Any]] = field(default_factory=list)  # gold incidents no prediction matched
+    reasks: int = 0
+
+
+def field_key(path: str, list_field: str) -> str:
+    """'incidents[0].location.site' -> 'location.site'; 'incidents[0].evidence[2]' -> 'evidence'."""
+    generic = generic_path(path).removeprefix(f"{list_field}[].")
+    return generic.replace("[]", "")
+
+
+def segments_of(text: str, spans: list[dict[str, Any]]) -> list[Segment]:
+    """Cut the text at every span boundary; each piece knows which spans cover it (they may nest or overlap)."""
+    cuts = sorted({0, len(text), *(s["start"] for s in spans), *(s["end"] for s in spans)})
+    segments: list[Segment] = []
+    for start, end in itertools.pairwise(cuts):
+        covering = [s for s in spans if s["start"] <= start and end <= s["end"]]
+        ids = [s["id"] for s in covering]
+        innermost = min(covering, key=lambda s: s["end"] - s["start"])["field"] if covering else None
+        if segments and segments[-1].spans == ids:
+            segments[-1].text += text[start:end]
+        else:
+            segments.append(Segment(text[start:end], ids, innermost))
+    return segments
+
+
+def _leaves(node: Any, path: str) -> Iterable[tuple[str, Any]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, f"{path}.{key}" if path else key)
+    elif isinstance(node, list) and node and all(isinstance(item, dict | list) for item in node):
+        for index, item in enumerate(node):
+            yield from _leaves(item, f"{path}[{index}]")
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield f"{path}[{index}]", item
+        if not node:
+            yield path, []
+    else:
+        yield path, node
+
+
+def _range(low: int | None, high: int | None) -> str:
+    """A count range for people: '0', '1 or more', 'up to 7', '10–15', 'unknown'."""
+    if low is None and high is None:
+        return "unknown"
+    if high is None:
+        return f"{low} or more"
+    if low is None:
+        return f"up to {high}"
+    return str(low) if low == high else f"{low}–{high}"
+
+
+def _brief(value: Any) -> Any:
+    """Gold names carry many accepted spellings: show the first two and how many more."""
+    if isinstance(value, list) and len(value) > 2 and all(isinstance(item, str) for item in value):
+        return f"{value[0]} / {value[1]} (+{len(value) - 2} accepted)"
+    if isinstance(value, list):
+        return [_brief(item) for item in value]
+    return value
+
+
+Row = dict[str, Any]
+Flag = dict[str, str]
+
+
+def _date_view(where: str, result: dict[str, Any], incident: dict[str, Any]) -> tuple[Row, list[Flag]]:
+    resolved = result["status"] == "resolved"
+    same_day = result["start"] == result["end"]
+    shown = (result["start"] if same_day else f"{result['start']} – {result['end']}") if resolved else "unresolved"
+    row = {"field": where, "value": f"{shown} ({result['precision']})", "note": result["reason"]}
+    given = get_path(incident, f"{where}.start")
+    if given and resolved and not (result["start"] <= given <= result["end"]):
+        return row, [
+            {"level": "low", "message": f"{where}.start {given} is not what '{result['text']}' means ({shown})"}
+        ]
+    return row, []
+
+
+def _country_view(where: str, result: dict[str, Any], _incident: dict[str, Any]) -> tuple[Row, list[Flag]]:
+    shown = f"{result['code']} {result['name']}" if result["code"] else "unresolved"
+    row = {"field": where + ".country", "value": shown, "note": f"from {result['source']}"}
+    if result["conflict"]:
+        named = ", ".join(result["named_in_places"])
+        return row, [{"level": "low", "message": f"country {result['code']} but the place names name {named}"}]
+    return row, []
+
+
+def _casualties_view(where: str, result: dict[str, Any], _incident: dict[str, Any]) -> tuple[Row, list[Flag]]:
+    shown = "unknown" if result["status"] == "unresolved" else _range(result["min"], result["max"])
+    row = {"field": where, "value": shown, "note": f"rule {result['rule']}: {result['text']!r}"}
+    if result["agrees"] is False:
+        model = _range(result["model"]["min"], result["model"]["max"])
+        message = f"{where}: the model says {model}, the words '{result['text']}' say {shown}"
+        return row, [{"level": "low", "message": message}]
+    return row, []
+
+
+# One view per normaliser (annotate.NORMALIZERS): the schema's NORMALIZED_FIELDS says which applies where.
+NORMALIZED_VIEWS = {"date": _date_view, "country": _country_view, "casualties": _casualties_view}
+
+
+def _normalized_rows(
+    prefix: str, normalized: dict[str, Any], incident: dict[str, Any], kinds: dict[str, str]
+) -> tuple[list[Row], list[Flag]]:
+    """Readable normalisation results of one incident, and the flags they raise."""
+    rows: list[Row] = []
+    flags: list[Flag] = []
+    for path, result in normalized.items():
+        if not path.startswith(prefix + "."):
+            continue
+        where = path.removeprefix(prefix + ".")
+        row, raised = NORMALIZED_VIEWS[kinds[generic_path(where)]](where, result, incident)
+        rows.append(row)
+        flags += raised
+    return rows, flags
+
+
+def _gold_views(suite: Suite, run_path: Path, spec: SchemaSpec) -> dict[str, dict[str, Any]]:
+    """doc_id -> {"pairs": {pred_index: view}, "missed": [view]}, from the suite's own scorer."""
+    report = evaluate_run(suite, run_path, spec.list_field, shape=spec.json_schema)
+    views: dict[str, dict[str, Any]] = {}
+    for document in report["documents"]:
+        pairs: dict[int, dict[str, Any]] = {}
+        missed: list[dict[str, Any]] = []
+        if report["profile"] == "gtt":
+            for pair in document["pairs"]:
+                rows = [{"field": "incident_type", "pred": pair["incident_type"][0], "gold": pair["incident_type"][1],
+                         "mark": "✓"}]  # fmt: skip
+                rows += [{"field": e["role"], "pred": e["pred"][0], "gold": "", "mark": "✓" if e["correct"] else "✗"}
+                         for e in pair["predicted"]]  # fmt: skip
+                rows += [{"field": e["role"], "pred": "", "gold": " / ".join(e["gold"]), "mark": "−"}
+                         for e in pair["gold"] if not e["found"]]  # fmt: skip
+                pairs[pair["pred_index"]] = {"verdict": f"matches gold template {pair['gold_index'] + 1}", "rows": rows}
+            for item in document["missed"]:
+                rows = [{"field": "incident_type", "gold": item["incident_type"]}]
+                rows += [{"field": e["role"], "gold": " / ".join(e["gold"])} for e in item["gold"]]
+                missed.append({"title": f"gold template {item['gold_index'] + 1}", "rows": rows})
+        else:
+            for pair in document["pairs"]:
+                rows = [{"field": f["field"], "pred": f["pred"], "gold": _brief(f["gold"]), "mark": _MARK[f["verdict"]]}
+                        for f in pair["fields"] if f["verdict"] != "empty"]  # fmt: skip
+                pairs[pair["pred_index"]] = {"verdict": f"matches gold {pair['gold_id']}", "rows": rows}
+            for item in document["missed"]:
+                rows = [
+                    {"field": f["field"], "gold": _brief(f["gold"])} for f in item["fields"] if f["verdict"] != "empty"
+                ]
+                missed.append({"title": f"gold {item['gold_id']}", "rows": rows})
+        views[document["doc_id"]] = {"pairs": pairs, "missed": missed}
+    return views
+
+
+def _document_texts(paths: list[Path]) -> dict[str, Document]:
+    return {item.id: item for item in iter_inputs(paths) if isinstance(item, Document)}
+
+
+def review_document(
+    line: RunLine, document: Document | None, spec: SchemaSpec, gold: dict[str, Any] | None
+) -> ReviewDocument:
+    """One article's part of the page: text cut into highlighted segments, and its incident cards."""
+    list_field = spec.list_field
+    view = ReviewDocument(line.doc_id, line.status, line.error, line.origin, None, None, line.anchor,
+                          reasks=line.reasks)  # fmt: skip
+    items = (line.items or []) if line.list_field == list_field else []
+    if document is None:
+        view.text_problem = "article text not found (give its file with --docs)"
+    elif line.text_sha256 and hashlib.sha256(document.text.encode()).hexdigest() != line.text_sha256:
+        view.text_problem = "the article's text has changed since the run: highlights are not shown"
+    else:
+        view.text = document.text
+    # Runs stored before grounding existed are annotated here, from the same text.
+    annotated = line if line.grounded or document is None else line.with_annotations(annotate(items, document, spec))
+    view.anchor = annotated.anchor
+    by_path: dict[str, dict[str, Any]] = {}
+    for stored in annotated.grounding or []:
+        page_span = {**stored.as_dict(), "field": field_key(stored.path, list_field)}
+        if view.text is not None and stored.start is not None:
+            page_span["id"] = len(view.spans)
+            view.spans.append(page_span)
+        by_path[stored.path] = page_span
+    if view.text is not None:
+        view.segments = segments_of(view.text, view.spans)
+    normalized = annotated.normalized or {}
+    for index, incident in enumerate(items):
+        prefix = f"{list_field}[{index}]"
+        rows, flags = [], []
+        for path, value in _leaves(incident, ""):
+            span = by_path.get(f"{prefix}.{path}")
+            rows.append({"field": path, "value": value, "span": span})
+            if span is not None and span["status"] == "not_found":
+                flags.append({"level": "ungrounded", "message": f"{path}: '{value}' is not in the article"})
+            elif span is not None and span["status"] == "fuzzy":
+                flags.append({"level": "low", "message": f"{path}: only a fuzzy match ({span['score']:.0f}/100)"})
+        normalized_rows, normalized_flags = _normalized_rows(prefix, normalized, incident, dict(spec.normalized_fields))
+        title = " · ".join(str(incident[key]) for key in TITLE_KEYS if incident.get(key))
+        card = Card(index, title or f"record {index + 1}", rows, normalized_rows, flags + normalized_flags)
+        if gold is not None:
+            card.gold = gold["pairs"].get(index, {"verdict": "spurious: no gold incident matches it", "rows": []})
+        view.cards.append(card)
+    if gold is not None:
+        view.missed = gold["missed"]
+    return view
+
+
+def build_review(
+    run_path: Path, spec: SchemaSpec, documents: list[Path] | None = None, suite: Suite | None = None
+) -> dict[str, Any]:
+    """Everything the page shows. Texts come from `documents`, else the suite's, else the run's own inputs."""
+    # A missing or empty run raises; a malformed line is named by its number and left out, never fatal.
+    lines = read_run(run_path, spec.list_field, spec.json_schema)
+    records = lines.records
+    manifest = read_manifest(run_path) or {}
+    manifest = manifest if isinstance(manifest, dict) else {}
+    if documents is None:
+        documents = [suite.documents] if suite is not None else [Path(p) for p in manifest.get("inputs", [])]
+    texts = _document_texts(documents)
+    gold = _gold_views(suite, run_path, spec) if suite is not None else None
+    views = [
+        review_document(line, texts.get(line.doc_id), spec, None if gold is None else gold.get(line.doc_id))
+        for line in records
+    ]
+    fields = [field_key(f"{spec.list_field}[0].{path}", spec.list_field) for path in spec.grounded_fields]
+    return {
+        "run": str(run_path),
+        "manifest": manifest,
+        "torn_lines": len(lines.problems),
+        "warnings": lines.warnings(),
+        "suite": suite.name if suite is not None else None,
+        "documents": views,
+        "colours": {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(dict.fromkeys(fields))},
+        "counts": {s: sum(1 for v in views if v.status == s) for s in ("ok", "invalid", "error")},
+    }
+
+
+def embedded_json(data: Any) -> str:
+    """JSON safe inside <script>: with no '<' at all, an article's `<!--<script>` or `</script>` cannot end the
+    block or put the parser in its script-data-escaped state (which swallowed the page's own script)."""
+    return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def render_review(page: dict[str, Any]) -> str:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("llm_extract.review", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    data = [
+        {"doc_id": d.doc_id, "text": d.text, "spans": [{k: s[k] for k in ("id", "path", "field", "start", "end",
+         "status", "quote")} for s in d.spans]}
+        for d in page["documents"]
+    ]  # fmt: skip
+    embedded = embedded_json(data)
+    return environment.get_template("review.html.j2").render(page=page, data_json=embedded)
+
+
+def write_review(
+    run_path: Path, output: Path, spec: SchemaSpec, documents: list[Path] | None = None, suite: Suite | None = None
+) -> dict[str, Any]:
+    """Build and write the page; returns what it showed (for a summary line)."""
+    page = build_review(run_path, spec, documents, suite)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render_review(page), encoding="utf-8")
+    return page
