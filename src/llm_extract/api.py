@@ -238,7 +238,7 @@ def extract_batch(
         else:
             endpoint_context = contextlib.nullcontext(offline)
         with endpoint_context as endpoint, contextlib.ExitStack() as stack:
-            runner = offline_runner if endpoint is offline else runner_for(endpoint)
+            runner = offline_runner if endpoint == offline else runner_for(endpoint)  # a remote server: the same
             manifest = _manifest(settings, endpoint, prompt, schema, identity, [str(p) for p in paths], token_limit)
             previous_batch = _previous_batch(store) if batch else None
             store.write_manifest(manifest)
@@ -523,5 +523,5 @@ def fuse_runs(
     if output is not None:
         output = Path(output)
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text("".join(json.dumps(event, ensure_ascii=False) + "\n" for event in fusion.events))
+        output.write_text("".join(event.to_json() + "\n" for event in fusion.events))
     return FuseSummary(fusion, output, not_ok, warnings)

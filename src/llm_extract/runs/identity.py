@@ -13,6 +13,7 @@ date, so a run with other weights or a corrected date kept the old answers.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -81,9 +82,15 @@ class WorkIdentity:
         """For the manifest: every component, so a later run can say which one differs."""
         return {"version": IDENTITY_VERSION, **asdict(self)}
 
+    @functools.cached_property
+    def _described_json(self) -> str:
+        """describe() as the digest's JSON, made once: every document's key starts with it (two keys a document)."""
+        return json.dumps(self.describe(), sort_keys=True, ensure_ascii=True)
+
     def document_key(self, text_sha256: str, published: str | None) -> str:
         """The key of one document's work: resume skips it, the response cache answers it, when it matches."""
-        return _digest([self.describe(), text_sha256, published])
+        rest = json.dumps([text_sha256, published], ensure_ascii=True)
+        return hashlib.sha256(f"[{self._described_json}, {rest[1:]}".encode()).hexdigest()
 
     def differences(self, recorded: dict[str, Any]) -> list[str]:
         """The components that differ from a manifest's recorded identity, as 'name: old -> new'."""
