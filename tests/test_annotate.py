@@ -8,8 +8,9 @@ from pathlib import Path
 
 from llm_extract.api import extract_batch, extract_one, make_extractor
 from llm_extract.core.config import load_settings
+from llm_extract.core.paths import generic_path, iter_path
 from llm_extract.evaluation.evaluate import grounding_summary
-from llm_extract.extraction.annotate import annotate, generic_path, iter_path
+from llm_extract.extraction.annotate import annotate
 from llm_extract.extraction.requests import build_request
 from llm_extract.extraction.schema_loader import load_schema
 from llm_extract.inputs.documents import Document

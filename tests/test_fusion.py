@@ -18,6 +18,7 @@ from llm_extract.api import extract_batch, fuse_runs
 from llm_extract.cli import app
 from llm_extract.core.config import Settings
 from llm_extract.evaluation.evaluate import evaluate_run, gold_reading
+from llm_extract.events.event import FusedEvent
 from llm_extract.events.fusion import (
     FusionConfig,
     FusionError,
@@ -95,22 +96,22 @@ def test_one_attack_in_three_articles_is_one_event_with_its_sources_support_and_
     ))  # fmt: skip
     assert fusion.clusters == [["a#0", "b#0", "c#0"]]
     (event,) = fusion.events
-    assert event["articles"] == ["a", "b", "c"]
-    assert [source["report"] for source in event["sources"]] == ["a#0", "b#0", "c#0"]  # earliest published first
-    record = event["record"]
+    assert event.articles == ["a", "b", "c"]
+    assert [source.report for source in event.sources] == event.reports == ["a#0", "b#0", "c#0"]  # earliest first
+    record = event.record
     assert record["location"]["site"] == "al-Asad airbase"  # "a base in western Iraq" names no site
-    assert event["support"]["location.site"] == ["a#0", "b#0"]
+    assert event.support["location.site"] == ["a#0", "b#0"]
     assert record["date"] == {"start": "2023-10-18", "end": "2023-10-18", "precision": "day"}
     assert record["weapons"] == [{"type": "drone", "count": 2}]
-    conflicts = {conflict["field"]: conflict for conflict in event["conflicts"]}
+    conflicts = {conflict.field: conflict for conflict in event.conflicts}
     injured = conflicts["casualties.injured"]
-    assert record["casualties"]["injured"] == injured["reported"] == {"min": 0, "max": 0}  # the lowest figure
-    assert "ACLED" in injured["rule"]
-    assert injured["values"] == [
+    assert record["casualties"]["injured"] == injured.reported == {"min": 0, "max": 0}  # the lowest figure
+    assert "ACLED" in injured.rule
+    assert injured.to_dict()["values"] == [
         {"value": {"min": 0, "max": 0}, "sources": ["b#0", "c#0"], "words": ["no casualties", "no injuries"]},
         {"value": {"min": 1, "max": None}, "sources": ["a#0"], "words": ["minor injuries"]},
     ]
-    assert conflicts["perpetrators"]["values"] == [
+    assert conflicts["perpetrators"].to_dict()["values"] == [
         {"value": ["Islamic Resistance in Iraq"], "sources": ["a#0", "c#0"]},
         {"value": ["Kataib Hezbollah"], "sources": ["b#0"]},
     ]
@@ -119,7 +120,7 @@ def test_one_attack_in_three_articles_is_one_event_with_its_sources_support_and_
         {"name": "Islamic Resistance in Iraq", "attribution": "claimed"},
         {"name": "Kataib Hezbollah", "attribution": "suspected"},
     ]
-    assert not event["borderline"] and len(event["links"]) == 3
+    assert not event.borderline and len(event.links) == 3
 
 
 def test_two_attacks_reported_by_the_same_articles_stay_two_events() -> None:
@@ -158,8 +159,8 @@ def test_a_precise_date_refines_a_vague_one_and_the_normalised_date_wins_over_th
         line("b", incident(site="al-Asad airbase", start="2023-10-01", precision="month")),
     ))  # fmt: skip
     (event,) = fusion.events
-    assert event["record"]["date"]["start"] == "2023-10-18" and event["support"]["date"] == ["a#0", "b#0"]
-    assert not [conflict for conflict in event["conflicts"] if conflict["field"] == "date"]
+    assert event.record["date"]["start"] == "2023-10-18" and event.support["date"] == ["a#0", "b#0"]
+    assert event.conflict("date") is None
     # the model misread the date; the normalised words say 18 October: linking uses the normalised day
     normalized = {"incidents[0].date": {"status": "resolved", "start": "2023-10-18", "end": "2023-10-18",
                                         "precision": "day"}}  # fmt: skip
@@ -174,8 +175,9 @@ def test_dates_that_do_not_nest_are_a_conflict_with_each_reports_words() -> None
         line("b", incident(site="al-Asad airbase", start="2023-10-18", precision="unknown", date_text="on Wednesday")),
     ))  # fmt: skip
     (event,) = fusion.events
-    (conflict,) = [conflict for conflict in event["conflicts"] if conflict["field"] == "date"]
-    assert [(v["value"]["start"], v["sources"], v["words"]) for v in conflict["values"]] == [
+    conflict = event.conflict("date")
+    assert conflict is not None
+    assert [(v.value["start"], v.sources, v.words) for v in conflict.values] == [
         ("2023-10-16", ["a#0"], ["on Monday"]),
         ("2023-10-18", ["b#0"], ["on Wednesday"]),
     ]
@@ -239,7 +241,7 @@ def test_the_result_does_not_depend_on_the_order_of_the_input() -> None:
     shuffled = list(reports)
     random.Random(1).shuffle(shuffled)
     again = fuse(shuffled)
-    assert json.dumps(first.events, sort_keys=True) == json.dumps(again.events, sort_keys=True)
+    assert [event.to_json() for event in first.events] == [event.to_json() for event in again.events]
     assert len(first.events) < len(reports), "the generator must produce merges for this test to mean anything"
 
 
@@ -338,9 +340,9 @@ def test_the_recorded_seed_run_is_fused_and_scored_end_to_end(seed_run: Path, tm
     output = tmp_path / "events.jsonl"
     result = CliRunner().invoke(app, ["fuse", str(seed_run), "-o", str(output)])
     assert result.exit_code == 0, result.output
-    written = [json.loads(text) for text in output.read_text().splitlines()]
+    written = [FusedEvent.from_json(text) for text in output.read_text().splitlines()]
     assert written == fuse_runs([seed_run]).fusion.events
-    assert [[source["report"] for source in event["sources"]] for event in written] == e2e["events"]
+    assert [event.reports for event in written] == e2e["events"]
 
 
 def test_the_fuse_command_writes_events_and_shows_the_conflicts(tmp_path: Path) -> None:
@@ -352,8 +354,8 @@ def test_the_fuse_command_writes_events_and_shows_the_conflicts(tmp_path: Path) 
     output = tmp_path / "out" / "events.jsonl"
     result = CliRunner().invoke(app, ["fuse", str(run), "-o", str(output)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    (event,) = [json.loads(text) for text in output.read_text().splitlines()]
-    assert event["articles"] == ["a", "b"]
+    (event,) = [FusedEvent.from_json(text) for text in output.read_text().splitlines()]
+    assert event.articles == ["a", "b"]
     assert "Fused events" in result.output
     assert "casualties.injured: ≥1 (a#0); 0 (b#0) -> reported 0" in result.output  # a tie: the earliest first
     assert "1 documents not ok" in result.output

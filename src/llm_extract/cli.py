@@ -20,7 +20,9 @@ from llm_extract import api
 from llm_extract.core.config import load_settings
 from llm_extract.core.display import shown
 from llm_extract.core.errors import LLMExtractError
+from llm_extract.evaluation.eval_report import EvalReport, Scores
 from llm_extract.evaluation.report import describe_change, plain_scores, score_rows
+from llm_extract.events.event import FusedEvent
 from llm_extract.events.fusion import FusionConfig
 from llm_extract.runs.runline import RunLine
 
@@ -326,11 +328,11 @@ def eval_command(
     report = outcome.report
     _warn_all(outcome.warnings)
     out.print(_metrics_table(report))
-    fusion = report.get("fusion")
-    if fusion and "skipped" not in fusion:
-        parts = [f"{name} pairwise F1 {fusion[key]['pairwise']['f1']:.3f}, B-cubed F1 {fusion[key]['bcubed']['f1']:.3f}"
-                 if fusion[key]["items"] else f"{name}: no incident to fuse"
-                 for name, key in (("alone", "gold"), ("end to end", "e2e"))]  # fmt: skip
+    fusion = report.fusion
+    if fusion is not None and fusion.gold is not None and fusion.e2e is not None:  # scored, not skipped
+        parts = [f"{name} pairwise F1 {part.pairwise.f1:.3f}, B-cubed F1 {part.bcubed.f1:.3f}"
+                 if part.items else f"{name}: no incident to fuse"
+                 for name, part in (("alone", fusion.gold), ("end to end", fusion.e2e))]  # fmt: skip
         out.print("fusion against the gold clusters: " + "; ".join(parts))
     if baseline is not None:
         for name, old, new in outcome.comparison.moved:
@@ -406,13 +408,13 @@ def fuse_command(
         raise _fail(exc) from None
     _warn_all(summary.warnings)
     events, stats = summary.fusion.events, summary.fusion.stats
-    listed = sorted(events, key=lambda event: -len(event["sources"]))[:TABLE_ROWS_MAX]  # stable: date order kept
+    listed = sorted(events, key=lambda event: -len(event.sources))[:TABLE_ROWS_MAX]  # stable: date order kept
     out.print(_events_table(listed, len(events)))
     for event in listed:
-        for conflict in event["conflicts"]:
-            said = "; ".join(f"{_shown(v['value'])} ({', '.join(v['sources'])})" for v in conflict["values"])
-            line = f"{conflict['field']}: {said} -> reported {_shown(conflict['reported'])}"
-            out.print(f"  {shown(event['event_id'])} {shown(line)}", highlight=False)
+        for conflict in event.conflicts:
+            said = "; ".join(f"{_shown(v.value)} ({', '.join(v.sources)})" for v in conflict.values)
+            line = f"{conflict.field}: {said} -> reported {_shown(conflict.reported)}"
+            out.print(f"  {shown(event.event_id)} {shown(line)}", highlight=False)
     if summary.not_ok:
         console.print(f"[yellow]{len(summary.not_ok)} documents not ok[/] (invalid or error): nothing of theirs fused")
     console.print(
@@ -435,81 +437,80 @@ def _shown(value: Any) -> str:
     return "∅" if value is None else str(value)
 
 
-def _events_table(events: list[dict[str, Any]], total: int) -> Table:
+def _events_table(events: list[FusedEvent], total: int) -> Table:
     table = Table(title="Fused events")
     for column in ("event", "date", "place", "type", "reports", "articles", "conflicts"):
         table.add_column(column, justify="right" if column in {"reports", "articles"} else "left", overflow="fold")
     for event in events:
-        record = event["record"]
+        record = event.record
         location = record["location"]
         place = ", ".join(str(v) for v in (location["site"] or location["town"] or location["region"],
                                               location["country"]) if v)  # fmt: skip
         table.add_row(
-            shown(event["event_id"]) + (" [yellow](borderline)[/]" if event["borderline"] else ""),
+            shown(event.event_id) + (" [yellow](borderline)[/]" if event.borderline else ""),
             shown(_shown(record["date"])),
             shown(place) or "∅",
             shown(record["sub_event_type"]),
-            str(len(event["sources"])),
-            str(len(event["articles"])),
-            shown(", ".join(conflict["field"] for conflict in event["conflicts"])),
+            str(len(event.sources)),
+            str(len(event.articles)),
+            shown(", ".join(conflict.field for conflict in event.conflicts)),
         )
     if total > len(events):
         table.caption = f"the {len(events)} events with most reports of {total}"
     return table
 
 
-def _metrics_table(report: dict[str, Any]) -> Table:
+def _metrics_table(report: EvalReport) -> Table:
     """Each row's P, R and F1, then its counts, or (with a plain reference) the plain call's F1 and the difference:
     the counts are in report.md, and the two together would not fit 80 columns."""
     reference = plain_scores(report)
-    gtt = report.get("profile") == "gtt"
+    gtt = report.is_template
     if gtt:
-        title = f"suite {report['suite']}: GTT metric, {report['documents_scored']} documents"
+        title = f"suite {report.suite}: GTT metric, {report.documents_scored} documents"
         counts: tuple[str, ...] = ("right/pred", "found/gold")
         labels = {"micro": "micro"}
     else:
-        title = f"suite {report['suite']} (scope {report['scope']}, {report['documents_scored']} documents)"
+        title = f"suite {report.suite} (scope {report.scope}, {report.documents_scored} documents)"
         counts = ("TP", "FP", "FN")
         labels = {"incidents": "incidents", "micro": "fields (micro)", "matched": "fields (matched)"}
     table = Table(title=shown(title), caption=_reference_caption(report))
     for column in ("", "P", "R", "F1", *(("plain F1", "Δ F1") if reference else counts)):
         table.add_column(column, justify="right" if column else "left", no_wrap=bool(column))
     for key, c in score_rows(report).items():
-        if not gtt and not c["tp"] + c["fp"] + c["fn"]:
+        if not gtt and not c.tp + c.fp + c.fn:
             continue
         name = labels.get(key) or f"  {shown(key)}"  # a field or slot, indented under the totals
-        counted = (f"{c['p_num']}/{c['p_den']}", f"{c['r_num']}/{c['r_den']}") if gtt else (
-            str(c["tp"]), str(c["fp"]), str(c["fn"]))  # fmt: skip
-        scores = (f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}")
+        counted = (f"{c.p_num}/{c.p_den}", f"{c.r_num}/{c.r_den}") if gtt else (str(c.tp), str(c.fp), str(c.fn))
+        scores = (f"{c.precision:.3f}", f"{c.recall:.3f}", f"{c.f1:.3f}")
         table.add_row(name, *scores, *(_beside(reference, key) if reference else counted))
     return table
 
 
-def _beside(reference: tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] | None, key: str) -> tuple[str, ...]:
+def _beside(reference: tuple[dict[str, Scores], dict[str, Scores]] | None, key: str) -> tuple[str, ...]:
     """The plain reference's F1 for the same row, and how far this run is above it on the same documents."""
     if reference is None:
         return ()
     plain, ours = reference[0].get(key), reference[1].get(key)
     if plain is None or ours is None:
         return ("–", "")
-    delta = ours["f1"] - plain["f1"]
+    delta = ours.f1 - plain.f1
     colour = "green" if delta > 0.005 else "red" if delta < -0.005 else "default"
-    return (f"{plain['f1']:.3f}", f"[{colour}]{delta:+.3f}[/]")
+    return (f"{plain.f1:.3f}", f"[{colour}]{delta:+.3f}[/]")
 
 
-def _reference_caption(report: dict[str, Any]) -> str | None:
-    section = report.get("reference")
+def _reference_caption(report: EvalReport) -> str | None:
+    section = report.reference
     if section is None:
         return None
-    if "skipped" in section:
-        return shown(f"plain reference: {section['skipped']}")
+    if section.skipped is not None:
+        return shown(f"plain reference: {section.skipped}")
     part = ""
-    if "run_on_same_documents" in section:
-        ours = section["run_on_same_documents"]["metrics"]
+    if section.run_on_same_documents is not None:
+        ours = section.run_on_same_documents.metrics
         headline = "gtt.micro.f1" if "gtt.micro.f1" in ours else "fields.micro.f1"
-        part = (f"; Δ on those documents only ({len(section['missing'])} of this run's are not in it; this run's "
-                f"{headline} there: {ours.get(headline, 0):.3f})")  # fmt: skip
-    return shown(f"plain = the suite's reference run ({section['prompt']}, {section['documents_scored']} "
+        part = (f"; Δ on those documents only ({len(section.missing)} of this run's are not in it; this run's "
+                f"{headline} there: {ours.get(headline) or 0:.3f})")  # fmt: skip
+    return shown(f"plain = the suite's reference run ({section.prompt}, {section.documents_scored} "
                  f"documents){part}")  # fmt: skip
 
 

@@ -34,6 +34,7 @@ from operator import eq
 from typing import Any, NamedTuple
 
 from llm_extract.core.paths import set_path
+from llm_extract.events.event import Conflict, ConflictValue, EventSource, FusedEvent
 from llm_extract.scoring.incidents import Range, SourceIncident, name_words, same_name
 
 ATTRIBUTION_STRENGTH = {"unknown": 0, "suspected": 1, "alleged": 2, "claimed": 3, "confirmed": 4}
@@ -98,12 +99,12 @@ def _split(details: list[tuple[str, Any]]) -> list[Claim]:
     return sorted(claims.values(), key=lambda claim: -len(claim.sources))
 
 
-def _values(claims: list[Claim], show: Callable[[Claim], Any] = lambda claim: claim.value) -> list[dict[str, Any]]:
+def _values(claims: list[Claim], show: Callable[[Claim], Any] = lambda claim: claim.value) -> list[ConflictValue]:
     """A conflict's values: each with the reports that give it and, where kept, their words."""
-    return [{"value": show(c), "sources": c.sources, **({"words": c.words} if c.words else {})} for c in claims]
+    return [ConflictValue(show(c), c.sources, c.words or None) for c in claims]
 
 
-def _set_conflict(members: Sequence[SourceIncident], claims: list[Claim]) -> list[dict[str, Any]] | None:
+def _set_conflict(members: Sequence[SourceIncident], claims: list[Claim]) -> list[ConflictValue] | None:
     """For list fields: the set of items each report names, when the reports that name any disagree."""
     sets: defaultdict[tuple[int, ...], list[str]] = defaultdict(list)
     for report in members:
@@ -112,13 +113,13 @@ def _set_conflict(members: Sequence[SourceIncident], claims: list[Claim]) -> lis
             sets[named].append(report.id)
     if len(sets) < 2:
         return None
-    return [{"value": [claims[n].value for n in named], "sources": ids} for named, ids in sets.items()]
+    return [ConflictValue([claims[n].value for n in named], ids) for named, ids in sets.items()]
 
 
 class Picked(NamedTuple):
     value: Any
     sources: list[str]
-    conflict: list[dict[str, Any]] | None = None  # every value with its reports, when reports disagree
+    conflict: list[ConflictValue] | None = None  # every value with its reports, when reports disagree
 
 
 def _majority(claims: list[Claim], split_gives_none: bool = False) -> Picked:
@@ -200,10 +201,10 @@ class Canonical:
 
     record: dict[str, Any] = field(default_factory=dict)
     support: dict[str, list[str]] = field(default_factory=dict)
-    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
 
-    def conflict(self, path: str, reported: Any, rule: str, values: list[dict[str, Any]]) -> None:
-        self.conflicts.append({"field": path, "reported": reported, "rule": rule, "values": values})
+    def conflict(self, path: str, reported: Any, rule: str, values: list[ConflictValue]) -> None:
+        self.conflicts.append(Conflict(path, reported, rule, values))
 
     def put(self, path: str, picked: Picked, rule: str) -> None:
         set_path(self.record, path, picked.value)
@@ -297,18 +298,16 @@ def event_id(report_ids: Iterable[str]) -> str:
     return "ev-" + hashlib.sha256("\n".join(sorted(report_ids)).encode()).hexdigest()[:12]
 
 
-def build_event(reports: Iterable[SourceIncident], fuzzy_threshold: float) -> dict[str, Any]:
+def build_event(reports: Iterable[SourceIncident], fuzzy_threshold: float) -> FusedEvent:
     """A group's event: its id, the canonical record with support and conflicts, its articles and its
     reports (earliest first). `fusion` adds how the reports were linked."""
     members = sorted(reports, key=lambda report: report.order)
     canonical = canonical_record(members, fuzzy_threshold)
-    return {
-        "event_id": event_id(report.id for report in members),
-        "record": canonical.record,
-        "support": canonical.support,
-        "conflicts": canonical.conflicts,
-        "articles": sorted({report.doc_id for report in members}),
-        "sources": [
-            {"report": report.id, "doc_id": report.doc_id, "index": report.index, **report.meta} for report in members
-        ],
-    }
+    return FusedEvent(
+        event_id=event_id(report.id for report in members),
+        record=canonical.record,
+        support=canonical.support,
+        conflicts=canonical.conflicts,
+        articles=sorted({report.doc_id for report in members}),
+        sources=[EventSource(report.id, report.doc_id, report.index, report.meta) for report in members],
+    )

@@ -57,13 +57,14 @@ import functools
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from llm_extract.core.errors import LLMExtractError
 from llm_extract.core.gc_pause import collector_paused
 from llm_extract.events.canonical import build_event
+from llm_extract.events.event import FusedEvent, Link
 from llm_extract.extraction.normalize.dates import Precision, period_range
 from llm_extract.runs.runline import RunLine
 from llm_extract.runs.store import line_warning, read_run, record_problem
@@ -379,35 +380,34 @@ def cluster(
 
 def _event(
     group: Group, reports: Sequence[SourceIncident], scores: dict[tuple[int, int], float], config: FusionConfig
-) -> dict[str, Any]:
+) -> FusedEvent:
     """A group's canonical event (`canonical.build_event`) and how its reports were linked."""
     links = [
-        {"reports": [reports[i].id, reports[j].id], "score": round(scores[(i, j)], 3),
-         "evidence": evidence(reports[i], reports[j], config)}
+        Link([reports[i].id, reports[j].id], round(scores[(i, j)], 3), evidence(reports[i], reports[j], config))
         for position, i in enumerate(group.members) for j in group.members[position + 1 :]
     ]  # fmt: skip
     borderline = group.weakest_merge is not None and group.weakest_merge < config.threshold + config.borderline_margin
-    return {
-        **build_event((reports[i] for i in group.members), config.fuzzy_threshold),
-        "links": links,
-        "weakest_merge": None if group.weakest_merge is None else round(group.weakest_merge, 3),
-        "borderline": borderline,
-    }
+    return replace(
+        build_event((reports[i] for i in group.members), config.fuzzy_threshold),
+        links=links,
+        weakest_merge=None if group.weakest_merge is None else round(group.weakest_merge, 3),
+        borderline=borderline,
+    )
 
 
 @dataclass
 class Fusion:
     """Canonical events (sorted by date, then country, then id), their member report ids, and counts."""
 
-    events: list[dict[str, Any]]
+    events: list[FusedEvent]
     clusters: list[list[str]]
     stats: dict[str, Any]
 
 
-def _event_order(event: dict[str, Any]) -> tuple[str, str, str]:
-    record = event["record"]
+def _event_order(event: FusedEvent) -> tuple[str, str, str]:
+    record = event.record
     return ((record.get("date") or {}).get("start") or "9999", record["location"].get("country") or "",
-            event["event_id"])  # fmt: skip
+            event.event_id)  # fmt: skip
 
 
 def fuse(reports: Iterable[SourceIncident], config: FusionConfig | None = None) -> Fusion:
@@ -428,7 +428,7 @@ def _fuse(reports: Iterable[SourceIncident], config: FusionConfig) -> Fusion:
     scores = {pair: score(ordered[pair[0]], ordered[pair[1]], config) for pair in pairs}
     groups = cluster(ordered, scores, config)
     events = sorted((_event(group, ordered, scores, config) for group in groups), key=_event_order)
-    clusters = [[source["report"] for source in event["sources"]] for event in events]
+    clusters = [event.reports for event in events]
     n = len(ordered)
     stats = {
         "reports": n,
@@ -439,8 +439,8 @@ def _fuse(reports: Iterable[SourceIncident], config: FusionConfig) -> Fusion:
         "linked_pairs": sum(1 for value in scores.values() if value >= config.threshold),
         "events": len(events),
         "multi_report_events": sum(1 for members in clusters if len(members) > 1),
-        "events_with_conflicts": sum(1 for event in events if event["conflicts"]),
-        "borderline_events": sum(1 for event in events if event["borderline"]),
+        "events_with_conflicts": sum(1 for event in events if event.conflicts),
+        "borderline_events": sum(1 for event in events if event.borderline),
         "seconds": round(time.perf_counter() - started, 3),
     }
     return Fusion(events, clusters, stats)

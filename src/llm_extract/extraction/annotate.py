@@ -9,9 +9,11 @@ the review page all point at the same thing. The records themselves are never ch
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
+from llm_extract.core.paths import generic_path as generic_path  # re-exported: evaluation/evaluate.py imports it here
+from llm_extract.core.paths import iter_path
 from llm_extract.extraction.grounding import Span, locate
 from llm_extract.extraction.normalize import (
     Anchor,
@@ -28,39 +30,6 @@ NORMALIZERS: dict[str, Callable[[Any, Anchor | None], dict[str, Any]]] = {
     "country": lambda node, _anchor: normalise_country(node),
     "casualties": lambda node, _anchor: normalise_casualties(node),
 }
-
-
-def iter_path(node: Any, path: str, prefix: str) -> Iterator[tuple[str, Any]]:
-    """(concrete path, value) for each value at `path` ('a[].b' visits every element of a); nulls skipped."""
-    head, _, rest = path.partition(".")
-    key, is_list = head.removesuffix("[]"), head.endswith("[]")
-    if not isinstance(node, dict) or node.get(key) is None:
-        return
-    value, here = node[key], f"{prefix}.{key}" if prefix else key
-    children = (
-        [(f"{here}[{i}]", item) for i, item in enumerate(value)]
-        if is_list and isinstance(value, list)
-        else [(here, value)]
-    )
-    for child_path, child in children:
-        if rest:
-            yield from iter_path(child, rest, child_path)
-        elif child is not None:
-            yield child_path, child
-
-
-def generic_path(path: str) -> str:
-    """'incidents[0].perpetrators[1].name' -> 'incidents[].perpetrators[].name' (for counting by field)."""
-    out, depth = [], 0
-    for char in path:
-        if char == "[":
-            depth += 1
-            out.append("[]")
-        elif char == "]":
-            depth -= 1
-        elif depth == 0:
-            out.append(char)
-    return "".join(out)
 
 
 def anchor_for(document: Document) -> Anchor | None:

@@ -19,13 +19,13 @@ from typing import Any
 
 import jinja2
 
+from llm_extract.core.paths import generic_path, get_path
 from llm_extract.evaluation.evaluate import evaluate_run
-from llm_extract.extraction.annotate import annotate, generic_path
+from llm_extract.extraction.annotate import annotate
 from llm_extract.extraction.schema_loader import SchemaSpec
 from llm_extract.inputs.documents import Document, iter_inputs
 from llm_extract.runs.runline import RunLine
 from llm_extract.runs.store import read_manifest, read_run
-from llm_extract.scoring.fields import get_path
 from llm_extract.scoring.suite import Suite
 
 PALETTE = ("#fde68a", "#bfdbfe", "#bbf7d0", "#fecaca", "#ddd6fe", "#fbcfe8", "#a5f3fc", "#fed7aa", "#d9f99d",
