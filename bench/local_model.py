@@ -142,7 +142,7 @@ def child(arm: str, suite_name: str, work: Path) -> dict[str, Any]:
         "server_time": (timing := server_time(log_text)),
         "max_speedup_without_generation": round(wall / timing["prompt_eval_s"], 2) if timing["prompt_eval_s"] else None,
         "server_peak_rss_mib": round(peak_kib / 1024, 1),
-        "eval": {name: report["metrics"].get(name) for name in TRACKED[suite_name]},
+        "eval": {name: report.metrics.get(name) for name in TRACKED[suite_name]},
         "run": str(out),
     }  # fmt: skip
 

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from llm_extract.api import evaluate_suite
 from llm_extract.cli import app
 from llm_extract.core.config import Settings, load_settings
+from llm_extract.evaluation.eval_report import EvalReport
 from llm_extract.evaluation.evaluate import check_gate
 from llm_extract.scoring.suite import Gate, load_suite
 from llm_extract.testing.fake_openai import FakeOpenAI
@@ -31,15 +32,14 @@ def test_seed_suite_from_cassettes_matches_the_stored_baseline(
     updating = request.config.getoption("--update-baseline") or request.config.getoption("--record")
     baseline = None if updating else SEEDS.baseline_path
     outcome = evaluate_suite(SEEDS, settings, out_dir=tmp_path, baseline=baseline)
-    errors = [d["doc_id"] for d in outcome.report["documents"] if d["run_status"] == "error"]
+    errors = [d.doc_id for d in outcome.report.documents if d.run_status == "error"]
     assert not errors, f"no recording for {errors}: the prompt or schema changed; run `make record`"
     if request.config.getoption("--update-baseline"):
         SEEDS.baseline_path.write_text(outcome.report_json.read_text())
         pytest.skip("baseline rewritten from the recorded run")
     if updating:
         pytest.skip("recording: `make record` rewrites the baseline next")
-    baseline = json.loads(SEEDS.baseline_path.read_text())
-    assert outcome.report["metrics"] == baseline["metrics"]
+    assert outcome.report.metrics == EvalReport.load(SEEDS.baseline_path).metrics
     assert outcome.comparison.passed, outcome.comparison.failures
     markdown = outcome.report_md.read_text()
     assert "## Per field" in markdown and "## Per document" in markdown and "Gate: **passed**" in markdown
@@ -73,7 +73,7 @@ def test_rerun_with_unchanged_prompt_is_answered_from_the_cache(tmp_path: Path) 
         changed = settings.model_copy(update={"temperature": 0.7})
         evaluate_suite(suite, changed, out_dir=tmp_path / "out3")
         assert len(fake.requests) == 4, "a sampling change is a different request"
-    assert first.report["metrics"] == second.report["metrics"]
+    assert first.report.metrics == second.report.metrics
     records = [json.loads(line) for line in second.run_path.read_text().splitlines()]
     assert all(record["cached"] for record in records)
 
@@ -87,8 +87,8 @@ def test_rescoring_a_stored_run_never_calls_the_model(tmp_path: Path) -> None:
         outcome = evaluate_suite(suite, settings, run=run, out_dir=tmp_path / "rescored")
         assert len(fake.requests) == before
     # the fake answers no incidents: every required gold incident is missed, nothing is spurious
-    assert outcome.report["incidents"]["tp"] == 0 and outcome.report["incidents"]["fp"] == 0
-    assert outcome.report["incidents"]["fn"] > 0
+    incidents = outcome.report.scores.incidents
+    assert incidents is not None and incidents.tp == 0 and incidents.fp == 0 and incidents.fn > 0
 
 
 def _gold_as_run(suite_dir: Path, path: Path, drop_last: bool = False) -> Path:
@@ -135,8 +135,8 @@ def test_cli_gate_passes_then_fires_on_a_regression(tmp_path: Path) -> None:
 
 
 def test_threshold_and_tolerance() -> None:
-    report = {"metrics": {"incidents.f1": 0.50, "fields.micro.f1": 0.40}}
-    baseline = {"metrics": {"incidents.f1": 0.51, "fields.micro.f1": 0.45}}
+    report = EvalReport.from_json({"metrics": {"incidents.f1": 0.50, "fields.micro.f1": 0.40}})
+    baseline = EvalReport.from_json({"metrics": {"incidents.f1": 0.51, "fields.micro.f1": 0.45}})
     gate = Gate(thresholds={"incidents.f1": 0.3, "fields.micro.f1": 0.42}, tolerance=0.02)
     comparison = check_gate(report, baseline, gate)
     assert [name for name, _, _ in comparison.moved] == ["fields.micro.f1", "incidents.f1"]
@@ -151,9 +151,9 @@ def test_muc4_baseline_is_its_stored_run_rescored(tmp_path: Path) -> None:
     muc4 = load_suite("muc4")
     run = muc4.directory / "baseline_run.jsonl"
     outcome = evaluate_suite(muc4, run=run, out_dir=tmp_path, baseline=muc4.baseline_path)
-    baseline = json.loads(muc4.baseline_path.read_text())
-    assert outcome.report["metrics"] == baseline["metrics"]
-    assert outcome.report["run"]["statuses"]["ok"] + outcome.report["run"]["statuses"]["invalid"] == 200
+    assert outcome.report.metrics == EvalReport.load(muc4.baseline_path).metrics
+    statuses = outcome.report.run.statuses or {}
+    assert statuses["ok"] + statuses["invalid"] == 200
     assert outcome.comparison.passed, outcome.comparison.failures
     assert "GTT template metric" in outcome.report_md.read_text()
 
@@ -163,8 +163,9 @@ def test_reports_carry_field_scores_over_matched_incidents(tmp_path: Path) -> No
     suite_dir = make_suite(tmp_path)
     worse = _gold_as_run(suite_dir, tmp_path / "worse.jsonl", drop_last=True)
     report = evaluate_suite(load_suite(suite_dir), run=worse, out_dir=tmp_path / "out").report
-    assert report["metrics"]["fields.matched.f1"] == 1.0 > report["metrics"]["fields.micro.f1"]
-    assert report["fields"]["matched"]["fn"] == 0 < report["fields"]["micro"]["fn"]
+    assert report.metrics["fields.matched.f1"] == 1.0 > (report.metrics["fields.micro.f1"] or 0)
+    fields = report.scores.fields
+    assert fields is not None and fields.matched is not None and fields.matched.fn == 0 < fields.micro.fn
     assert "fields (matched incidents)" in (tmp_path / "out" / "report.md").read_text()
 
 

@@ -93,15 +93,16 @@ def test_the_reference_is_scored_on_the_documents_the_run_covered(tmp_path: Path
     partial = _gold_as_run(suite_dir, tmp_path / "partial.jsonl")
     partial.write_text(partial.read_text().splitlines()[0] + "\n")  # the run covers one document of two
     outcome = evaluate_suite(load_suite(suite_dir), run=partial, out_dir=tmp_path / "out")
-    reference = outcome.report["reference"]
-    assert reference["documents_scored"] == 1 and reference["missing"] == []
+    reference = outcome.report.reference
+    assert reference is not None and reference.documents_scored == 1 and reference.missing == []
 
 
 def test_a_suite_without_its_reference_run_says_how_to_make_one(tmp_path: Path) -> None:
     suite_dir = _with_reference(make_suite(tmp_path), run="nowhere.jsonl")
     good = _gold_as_run(suite_dir, tmp_path / "good.jsonl")
     outcome = evaluate_suite(load_suite(suite_dir), run=good, out_dir=tmp_path / "out")
-    assert "--plain --update-reference" in outcome.report["reference"]["skipped"]
+    assert outcome.report.reference is not None
+    assert "--plain --update-reference" in (outcome.report.reference.skipped or "")
     assert "Not scored" in outcome.report_md.read_text()
 
 
@@ -146,11 +147,12 @@ def test_a_reference_covering_part_of_the_run_is_compared_on_the_shared_document
     reference.write_text(reference.read_text().splitlines()[0] + "\n")  # the reference covers one of two
     worse = _gold_as_run(suite_dir, tmp_path / "worse.jsonl", drop_last=True)
     outcome = evaluate_suite(load_suite(suite_dir), run=worse, out_dir=tmp_path / "out")
-    section = outcome.report["reference"]
-    assert section["documents_scored"] == 1 and len(section["missing"]) == 1
-    same = section["run_on_same_documents"]
-    assert same["incidents"]["tp"] + same["incidents"]["fn"] == section["incidents"]["tp"]  # one document's gold
-    assert same["incidents"]["fn"] == 1 and section["incidents"]["fn"] == 0
+    section = outcome.report.reference
+    assert section is not None and section.documents_scored == 1 and len(section.missing) == 1
+    same, plain = section.run_on_same_documents, section.scores.incidents
+    assert same is not None and same.incidents is not None and plain is not None
+    assert same.incidents.tp + same.incidents.fn == plain.tp  # one document's gold
+    assert same.incidents.fn == 1 and plain.fn == 0
     assert "the run's columns here are its scores on the shared ones alone" in outcome.report_md.read_text()
 
 
@@ -161,4 +163,5 @@ def test_a_reference_sharing_no_document_with_the_run_is_not_shown_as_zeros(tmp_
     run = _gold_as_run(suite_dir, tmp_path / "other.jsonl")
     run.write_text(run.read_text().splitlines()[1] + "\n")  # the other document only
     outcome = evaluate_suite(load_suite(suite_dir), run=run, out_dir=tmp_path / "out")
-    assert "covers none of this run's documents" in outcome.report["reference"]["skipped"]
+    assert outcome.report.reference is not None
+    assert "covers none of this run's documents" in (outcome.report.reference.skipped or "")

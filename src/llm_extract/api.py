@@ -23,6 +23,7 @@ from typing import Any
 
 from llm_extract.core.config import Settings, load_settings
 from llm_extract.core.errors import LLMExtractError
+from llm_extract.evaluation.eval_report import EvalReport, ReportFormatError
 from llm_extract.evaluation.evaluate import Comparison, check_gate, evaluate_run, reference_section
 from llm_extract.evaluation.report import to_markdown
 from llm_extract.events.fusion import Fusion, FusionConfig, fuse, run_incidents
@@ -330,7 +331,7 @@ def dry_run(
 
 @dataclass
 class EvalOutcome:
-    report: dict[str, Any]
+    report: EvalReport
     comparison: Comparison
     report_json: Path
     report_md: Path
@@ -340,7 +341,7 @@ class EvalOutcome:
     @property
     def scored_nothing(self) -> bool:
         """No gold document has an ok line in the run: its scores are zeros that mean nothing."""
-        return not self.report["run"].get("ok_in_gold")
+        return not self.report.run.ok_in_gold
 
 
 def store_baseline(outcome: EvalOutcome, suite: Suite) -> Path:
@@ -385,16 +386,15 @@ def store_reference(outcome: EvalOutcome, suite: Suite) -> Path:
     return suite.reference_path
 
 
-def _read_baseline(path: Path, suite: Suite) -> dict[str, Any]:
+def _read_baseline(path: Path, suite: Suite) -> EvalReport:
     """A stored report to gate on; a file that is not one is an error naming it, not a traceback."""
     try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
+        return EvalReport.load(path)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SuiteError(f"cannot read the baseline {path} ({exc}); rewrite it with `llm-extract eval "
                          f"{suite.name} --update-baseline`") from exc  # fmt: skip
-    if not isinstance(stored, dict) or not isinstance(stored.get("metrics"), dict):
-        raise SuiteError(f"{path} is not an eval report (no 'metrics' object); give the report.json of an eval")
-    return stored
+    except ReportFormatError as exc:
+        raise SuiteError(f"{path} is not an eval report ({exc}); give the report.json of an eval") from exc
 
 
 def evaluate_suite(
@@ -442,7 +442,7 @@ def evaluate_suite(
     if suite.reference_path is None or Path(run).resolve() != suite.reference_path.resolve():
         reference = reference_section(suite, report, spec.list_field, scope, gold, shape=spec.json_schema)
         if reference is not None:
-            report["reference"] = reference
+            report = report.with_section("reference", reference)
     if baseline is not None and not baseline.is_file():
         raise SuiteError(f"no baseline at {baseline}; store one with `llm-extract eval {suite.name} --update-baseline`")
     previous = _read_baseline(baseline, suite) if baseline is not None else None
@@ -450,11 +450,11 @@ def evaluate_suite(
     report_json, report_md = out_dir / "report.json", out_dir / "report.md"
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        report_json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        report_json.write_text(report.to_json())
         report_md.write_text(to_markdown(report, comparison if previous is not None else None))
     except OSError as exc:
         raise OutputError(f"cannot write the report in --out {out_dir}: {exc.strerror or exc}") from exc
-    warnings = [line_warning(run, item["line"], item["reason"]) for item in report["run"].get("skipped_lines", [])]
+    warnings = [line_warning(run, item.line, item.reason) for item in report.run.skipped_lines]
     outcome = EvalOutcome(report, comparison, report_json, report_md, run, warnings)
     if outcome.scored_nothing:
         warnings.append(f"no document of {run} came back ok for the gold of suite {suite.name}: every score is 0")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_extract.core.errors import LLMExtractError
+from llm_extract.evaluation.eval_report import EvalReport
 from llm_extract.events.clustering import clustering_scores
 from llm_extract.events.fusion import fuse, source_incident, source_incidents
 from llm_extract.extraction.annotate import generic_path
@@ -24,8 +25,6 @@ from llm_extract.scoring import gtt
 from llm_extract.scoring.fields import Counts, DocumentScore, FieldResult, Score, ScoringConfig, in_scope, score
 from llm_extract.scoring.incidents import SourceIncident
 from llm_extract.scoring.suite import Gate, Suite
-
-Report = dict[str, Any]
 
 
 @dataclass
@@ -243,7 +242,7 @@ def evaluate_run(
     gold_path: Path | None = None,
     shape: dict[str, Any] | None = None,
     only: set[str] | None = None,
-) -> Report:
+) -> EvalReport:
     """Score a stored run against the suite's gold, or against `gold_path` (another split, same format).
 
     `scope` ('main' or 'all') overrides the suite's, for the "fields" profile. `only`: score these gold
@@ -284,7 +283,7 @@ def evaluate_run(
     }
     if fusion is not None:
         report["fusion"] = fusion
-    return report
+    return EvalReport.from_json(report)
 
 
 def evaluate_templates(
@@ -294,7 +293,7 @@ def evaluate_templates(
     gold_path: Path | None = None,
     shape: dict[str, Any] | None = None,
     only: set[str] | None = None,
-) -> Report:
+) -> EvalReport:
     """The "gtt" profile: MUC-4-style templates scored by the published GTT metric.
 
     `path` is an llm-extract run (JSON Lines) or another system's predictions as one JSON object.
@@ -324,33 +323,35 @@ def evaluate_templates(
         detail = gtt.explain(document)
         status = statuses.get(document.doc_id) or ("missing from run" if document.doc_id in result.missing else None)
         documents.append({**detail, "run_status": status})
-    return {
-        "suite": suite.name,
-        "profile": "gtt",
-        "scope": "all",
-        "created_at": now_iso(),
-        "gold": str(gold_path),
-        "run": run_section,
-        "documents_scored": len(result.documents),
-        "missing_from_run": result.missing,
-        "metrics": metrics,
-        "gtt": {"micro": result.micro.as_dict(), "slots": {s: c.as_dict() for s, c in result.counts.items()}},
-        "documents": documents,
-    }
+    return EvalReport.from_json(
+        {
+            "suite": suite.name,
+            "profile": "gtt",
+            "scope": "all",
+            "created_at": now_iso(),
+            "gold": str(gold_path),
+            "run": run_section,
+            "documents_scored": len(result.documents),
+            "missing_from_run": result.missing,
+            "metrics": metrics,
+            "gtt": {"micro": result.micro.as_dict(), "slots": {s: c.as_dict() for s, c in result.counts.items()}},
+            "documents": documents,
+        }
+    )
 
 
 def _restricted(gold: dict[str, Any], only: set[str] | None) -> dict[str, Any]:
     return gold if only is None else {doc_id: items for doc_id, items in gold.items() if doc_id in only}
 
 
-def covered_documents(report: Report) -> set[str]:
+def covered_documents(report: EvalReport) -> set[str]:
     """The scored documents the report's run answered (with any status): what a comparison is restricted to."""
-    return {d["doc_id"] for d in report["documents"] if d.get("run_status") != "missing from run"}
+    return {d.doc_id for d in report.documents if d.run_status != "missing from run"}
 
 
 def reference_section(
     suite: Suite,
-    report: Report,
+    report: EvalReport,
     list_field: str,
     scope: str | None = None,
     gold_path: Path | None = None,
@@ -369,17 +370,18 @@ def reference_section(
     if not both:
         return {"skipped": f"the reference run {path} covers none of this run's documents"}
     scored = evaluate_run(suite, path, list_field, scope, gold_path, shape, only=both)
+    tables = scored.to_dict()
     section: dict[str, Any] = {
         "path": str(path),
-        "prompt": (scored["run"].get("prompt") or {}).get("name"),
-        "statuses": scored["run"]["statuses"],
+        "prompt": (scored.run.prompt or {}).get("name"),
+        "statuses": scored.run.statuses,
         "documents_scored": len(both),
         "missing": sorted(covered - both),  # covered by the run, not by the reference
-        "metrics": scored["metrics"],
-        **{key: scored[key] for key in ("incidents", "fields", "gtt") if key in scored},
+        "metrics": tables["metrics"],
+        **{key: tables[key] for key in ("incidents", "fields", "gtt") if key in tables},
     }
     if both != covered:  # the reference covers part of the run: the run is scored on the shared part too
-        same = evaluate_run(suite, Path(report["run"]["path"]), list_field, scope, gold_path, shape, only=both)
+        same = evaluate_run(suite, Path(report.run.path), list_field, scope, gold_path, shape, only=both).to_dict()
         section["run_on_same_documents"] = {key: same[key] for key in ("metrics", "incidents", "fields", "gtt")
                                             if key in same}  # fmt: skip
     return section
@@ -397,10 +399,10 @@ class Comparison:
         return not self.failures
 
 
-def check_gate(report: Report, baseline: Report | None, gate: Gate) -> Comparison:
+def check_gate(report: EvalReport, baseline: EvalReport | None, gate: Gate) -> Comparison:
     comparison = Comparison()
-    current = report["metrics"]
-    previous = baseline["metrics"] if baseline else {}
+    current = report.metrics
+    previous = baseline.metrics if baseline is not None else {}
     for name in sorted(set(current) | set(previous)):
         old, new = previous.get(name), current.get(name)
         if baseline is not None and old != new:
