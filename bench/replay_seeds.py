@@ -42,8 +42,8 @@ def main() -> None:
             prompt_name=args.prompt, schema_name=args.schema, max_retries=0,
         )  # fmt: skip
         outcome = evaluate_suite(load_suite("seeds"), settings, out_dir=args.out)
-    metrics = outcome.report["metrics"]
-    print(json.dumps({"statuses": outcome.report["run"]["statuses"], **{k: metrics[k] for k in HEADLINE}}))
+    metrics = outcome.report.metrics
+    print(json.dumps({"statuses": outcome.report.run.statuses, **{k: metrics[k] for k in HEADLINE}}))
 
 
 if __name__ == "__main__":

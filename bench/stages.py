@@ -66,7 +66,7 @@ def scores(suite: Suite, lines: list[Line], folder: Path, name: str) -> dict[str
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     report = evaluate_suite(suite, run=path, out_dir=folder / name).report
     statuses = {status: sum(1 for line in lines if line["status"] == status) for status in ("ok", "invalid", "error")}
-    return {"statuses": statuses, "metrics": report["metrics"]}
+    return {"statuses": statuses, "metrics": dict(report.metrics)}
 
 
 def main() -> None:

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from llm_extract.core.errors import LLMExtractError
+from llm_extract.core.paths import generic_path
 from llm_extract.evaluation.eval_report import EvalReport
 from llm_extract.events.clustering import clustering_scores
 from llm_extract.events.fusion import fuse, source_incident, source_incidents
-from llm_extract.extraction.annotate import generic_path
 from llm_extract.extraction.grounding import FOUND
 from llm_extract.runs.runline import RunLine
 from llm_extract.runs.store import LineProblem, now_iso, read_manifest, read_run

@@ -12,7 +12,6 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from llm_extract.core.paths import generic_path as generic_path  # re-exported: evaluation/evaluate.py imports it here
 from llm_extract.core.paths import iter_path
 from llm_extract.extraction.grounding import Span, locate
 from llm_extract.extraction.normalize import (
