@@ -44,6 +44,7 @@ from llm_extract.review.page import write_review
 from llm_extract.runs.batch_api import BatchSubmitter
 from llm_extract.runs.cache import CachingExtractor, ResponseCache
 from llm_extract.runs.identity import WorkIdentity
+from llm_extract.runs.runline import now_iso
 from llm_extract.runs.runner import BatchRunner, RunObserver, RunStats, file_totals
 from llm_extract.runs.store import (
     OutputError,
@@ -51,7 +52,6 @@ from llm_extract.runs.store import (
     check_derived_output,
     line_warning,
     manifest_path_for,
-    now_iso,
     read_lines,
     read_manifest,
 )

@@ -19,8 +19,8 @@ from llm_extract.evaluation.eval_report import EvalReport
 from llm_extract.events.clustering import clustering_scores
 from llm_extract.events.fusion import fuse, source_incident, source_incidents
 from llm_extract.extraction.grounding import FOUND
-from llm_extract.runs.runline import RunLine
-from llm_extract.runs.store import LineProblem, now_iso, read_manifest, read_run
+from llm_extract.runs.runline import RunLine, now_iso
+from llm_extract.runs.store import LineProblem, read_manifest, read_run
 from llm_extract.scoring import gtt
 from llm_extract.scoring.fields import Counts, DocumentScore, FieldResult, Score, ScoringConfig, in_scope, score
 from llm_extract.scoring.incidents import SourceIncident

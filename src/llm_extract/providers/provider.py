@@ -194,7 +194,7 @@ def _pooled_http_client(concurrency: int) -> PooledHttpClient:
 def shared_ssl_context() -> ssl.SSLContext:
     """httpx2's default TLS context (verify=True: the system's CAs, or SSL_CERT_FILE / SSL_CERT_DIR), made once per
     process and setting instead of once per client: loading the CAs took about 30 ms of CPU a client, and a run
-    makes two."""
+    on the embedded server makes two (one before the server starts)."""
     return _ssl_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
 

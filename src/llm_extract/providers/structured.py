@@ -28,9 +28,9 @@ registry's request handler, message converter, templating rules, response parser
 - the schema's JSON is written once: a body is the SDK's encoder's output with that part taken as written.
 
 The request body is byte for byte what instructor sends for text without Jinja syntax (tests/test_structured.py
-compares every mode), and a
-failure raises what instructor's retry layer raises with max_retries=0: IncompleteOutputException as is, and
-InstructorRetryException, from the cause, for everything else (a parse failure carries its completion).
+compares every mode), and a failure raises what instructor's retry layer raises with max_retries=0:
+IncompleteOutputException as is, and InstructorRetryException, from the cause, for everything else (a parse
+failure carries its completion).
 """
 
 from __future__ import annotations

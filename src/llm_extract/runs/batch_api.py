@@ -49,7 +49,7 @@ from llm_extract.extraction.extract import (
     validation_context,
 )
 from llm_extract.extraction.requests import ExtractionRequest
-from llm_extract.runs.store import now_iso
+from llm_extract.runs.runline import now_iso
 
 ENDPOINT: Final = "/v1/chat/completions"
 TERMINAL = {"completed", "failed", "expired", "cancelled"}

@@ -83,14 +83,13 @@ class WorkIdentity:
         return {"version": IDENTITY_VERSION, **asdict(self)}
 
     @functools.cached_property
-    def _described_json(self) -> str:
-        """describe() as the digest's JSON, made once: every document's key starts with it (two keys a document)."""
-        return json.dumps(self.describe(), sort_keys=True, ensure_ascii=True)
+    def _description(self) -> dict[str, Any]:
+        """describe(), made once: each document's key starts with it, twice a document (asdict was most of it)."""
+        return self.describe()
 
     def document_key(self, text_sha256: str, published: str | None) -> str:
         """The key of one document's work: resume skips it, the response cache answers it, when it matches."""
-        rest = json.dumps([text_sha256, published], ensure_ascii=True)
-        return hashlib.sha256(f"[{self._described_json}, {rest[1:]}".encode()).hexdigest()
+        return _digest([self._description, text_sha256, published])
 
     def differences(self, recorded: dict[str, Any]) -> list[str]:
         """The components that differ from a manifest's recorded identity, as 'name: old -> new'."""

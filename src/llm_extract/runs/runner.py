@@ -101,11 +101,6 @@ def file_totals(records: Iterable[RunLine]) -> dict[str, Any]:
     return {"documents": counted["processed"], **{key: counted[key] for key in FILE_TOTALS}}
 
 
-def failure_record(failure: InputFailure, kind: str = "input") -> RunLine:
-    """A document that never reached the model, or whose handling failed: still accounted for, with its reason."""
-    return RunLine.failure(failure, kind)
-
-
 _FROZEN_BY_RUNNER = False
 
 
@@ -279,7 +274,7 @@ class BatchRunner:
                 record = await loop.run_in_executor(writer, self.result_record, request, result)
             except Exception as exc:  # the extractor and annotation own their errors; this is the last guard
                 reason = f"unexpected {type(exc).__name__} while processing: {exc}"
-                await store(failure_record(InputFailure(request.doc_id, request.document.origin, reason), "internal"))
+                await store(RunLine.failure(InputFailure(request.doc_id, request.document.origin, reason), "internal"))
                 return
             await store(record)
             if result.fatal and not stats.aborted:
@@ -298,7 +293,7 @@ class BatchRunner:
                     stats.resumed += 1
                     continue
                 if isinstance(item, InputFailure):
-                    await store(failure_record(item))
+                    await store(RunLine.failure(item))
                     continue
                 try:
                     request = self.request_for(item)
@@ -306,7 +301,7 @@ class BatchRunner:
                 except Exception as exc:
                     too_long = f"cannot build the request: {type(exc).__name__}: {exc}"
                 if too_long:  # not sent: the server would truncate it or fail without saying why
-                    await store(failure_record(InputFailure(item.id, item.origin, too_long)))
+                    await store(RunLine.failure(InputFailure(item.id, item.origin, too_long)))
                 else:
                     await queue.put(request)
             for _ in workers:

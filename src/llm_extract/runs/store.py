@@ -20,7 +20,6 @@ from typing import Any
 from llm_extract.core.errors import LLMExtractError
 from llm_extract.core.gc_pause import collector_paused
 from llm_extract.runs.runline import STATUSES, RunLine, finite_json
-from llm_extract.runs.runline import now_iso as now_iso  # where the other modules take it from
 
 
 def manifest_path_for(output: Path) -> Path:
@@ -40,9 +39,6 @@ def read_manifest(output: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         raise LLMExtractError(f"the manifest {path} is not a JSON object; restore it or delete it")
     return data
-
-
-RUN_STATUSES = STATUSES
 
 
 @dataclass(frozen=True)
@@ -138,7 +134,7 @@ def record_problem(record: Any, list_field: str | None = None, shape: JsonSchema
     if not isinstance(doc_id, str) or not doc_id:
         return "no doc_id" if doc_id in (None, "") else f"doc_id is {type(doc_id).__name__}, not a string"
     status = record.get("status")
-    if status not in RUN_STATUSES:
+    if status not in STATUSES:
         return "no status" if status is None else f"status {str(status)[:40]!r} is not one of ok, invalid, error"
     version = record.get("format", 1)
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
