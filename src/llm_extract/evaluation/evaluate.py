@@ -349,6 +349,23 @@ def covered_documents(report: EvalReport) -> set[str]:
     return {d.doc_id for d in report.documents if d.run_status != "missing from run"}
 
 
+def coverage_warning(report: EvalReport, examples: int = 3) -> str | None:
+    """A warning when the run answered only part of the scored gold documents, None when it covered them all.
+
+    A gold document the run never reached scores as if the model found nothing there, so a run of half a suite
+    reads as a model twice as bad: the reader must hear it (`eval` prints it with the skipped lines)."""
+    missing = [d.doc_id for d in report.documents if d.run_status == "missing from run"]
+    if not missing:
+        return None
+    total = len(report.documents)
+    named = ", ".join(missing[:examples]) + (f" and {len(missing) - examples} more" if len(missing) > examples else "")
+    return (
+        f"{report.run.path} covers {total - len(missing)} of the {total} gold documents of suite {report.suite}: "
+        f"the other {len(missing)} ({named}) score as finding nothing; extract them too, or compare runs on the "
+        "documents both cover (`eval compare`)"
+    )
+
+
 def reference_section(
     suite: Suite,
     report: EvalReport,
