@@ -65,7 +65,7 @@ def documents_table(comparison: RunComparison, limit: int | None = DOCUMENT_ROWS
     for document in rows:
         a, b = document.a, document.b
         statuses = f"{a.status if a else '—'} → {b.status if b else '—'}"
-        notes = [document.change] if document.change.startswith("only") else []
+        notes: list[str] = [document.change] if document.change.startswith("only") else []
         notes += ["status changed"] if document.status_changed else []
         notes += ["records differ"] if document.change == "same" and document.records_differ else []
         style = {"worse": "red", "better": "green"}.get(document.change)
