@@ -425,7 +425,9 @@ def compare_runs(run_a: Path, run_b: Path, suite: str | Path | Suite, *, only_di
     documents.sort(key=_order)
     shared = covered_documents(report_a) & covered_documents(report_b)
     overall_shared = None
-    if shared != {d.doc_id for d in report_a.documents}:
+    if not shared:
+        warnings.append(f"the two runs answered no gold document of suite {suite.name} in common: no delta to show")
+    elif shared != {d.doc_id for d in report_a.documents}:
         shared_a, shared_b = (evaluate_run(suite, Path(run), spec.list_field, shape=shape, only=shared)
                               for run in (run_a, run_b))  # fmt: skip
         overall_shared = _headlines(suite.profile, shared_a, shared_b)
