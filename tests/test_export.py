@@ -4,9 +4,11 @@ duckdb): the rows are the run's incidents and documents, and the cells are the r
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
+import re
 import sqlite3
 import sys
 from pathlib import Path
@@ -19,7 +21,10 @@ import pytest
 from llm_extract.events.fusion import fuse, run_incidents
 from llm_extract.export import (
     INSTALL_EXTRA,
+    DocumentRow,
+    EventRow,
     ExportError,
+    IncidentRow,
     documents_frame,
     event_rows,
     events_frame,
@@ -28,6 +33,7 @@ from llm_extract.export import (
     incidents_frame,
     read_events,
 )
+from llm_extract.export.incidents import time_precision
 from llm_extract.inputs.documents import InputFailure
 from llm_extract.runs.runline import RunLine
 from llm_extract.runs.store import read_run
@@ -36,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SEED_RUN = ROOT / "evals" / "seeds" / "reference_run.jsonl"  # 5 ok documents, format 1
 MUC4_INCIDENTS = ROOT / "evals" / "muc4-incidents" / "reference_run.jsonl"  # incident_v1: 60 ok, 40 invalid
 MUC4_TEMPLATES = ROOT / "evals" / "muc4" / "baseline_run.jsonl"  # muc4_v1 templates: 156 ok, 44 invalid
-SUFFIXES = [".csv", ".parquet", ".xlsx", ".sqlite", ".db", ".duckdb"]
+SUFFIXES = [".csv", ".parquet", ".xlsx", ".sqlite", ".duckdb"]  # and .db, SQLite's other suffix, for events
 MULTI = {".xlsx", ".sqlite", ".db", ".duckdb"}
 
 
@@ -145,6 +151,17 @@ def test_an_incident_row_holds_the_normalised_values_beside_the_models_own() -> 
     assert (first.fatalities, first.fatalities_model_min) == (1, 0), "'minor injuries' read as some, not 0"
 
 
+@pytest.mark.parametrize(
+    ("precision", "start", "end", "code"),
+    [("day", "2023-10-18", "2023-10-18", 1), ("day", "2023-10-17", "2023-10-19", 2), ("week", "2023-10-16",
+     "2023-10-22", 2), ("month", "2023-10-01", "2023-10-31", 3), ("day", "2023-10-01", "2023-10-20", 3),
+     ("year", "2023-01-01", "2023-12-31", 3), ("unknown", None, None, None)],
+)  # fmt: skip
+def test_time_precision_is_acleds_code(precision: str, start: str | None, end: str | None, code: int | None) -> None:
+    day = dt.date.fromisoformat
+    assert time_precision(precision, start and day(start), end and day(end)) == code
+
+
 def test_lists_are_joined_text_never_python_reprs() -> None:
     frame = incidents_frame(run_lines(MUC4_INCIDENTS))
     texts = frame.select_dtypes("string")
@@ -239,7 +256,7 @@ def test_a_single_table_format_takes_the_documents_when_asked(tmp_path: Path, su
     assert (read["status"] == "invalid").sum() == 44
 
 
-@pytest.mark.parametrize("suffix", SUFFIXES)
+@pytest.mark.parametrize("suffix", [*SUFFIXES, ".db"])
 def test_fused_events_read_back_from_every_format(tmp_path: Path, events_file: Path, suffix: str) -> None:
     events = read_events(events_file)
     dest = tmp_path / f"events{suffix}"
@@ -324,6 +341,23 @@ def test_a_file_that_is_neither_a_run_nor_events_is_refused(tmp_path: Path, cont
         export_file(source, tmp_path / "out.csv")
 
 
+def test_a_skipped_run_line_is_named_in_the_summary(tmp_path: Path) -> None:
+    run = tmp_path / "run.jsonl"
+    run.write_bytes(SEED_RUN.read_bytes() + b'{"doc_id": "x", "status": "done"}\n')
+    summary = export_file(run, tmp_path / "out.csv")
+    assert summary.rows == {"incidents": 5}
+    assert summary.warnings == [f"{run}:6: status 'done' is not one of ok, invalid, error; line skipped"]
+
+
+def test_a_line_of_an_events_file_that_is_not_an_event_is_named(tmp_path: Path, events_file: Path) -> None:
+    broken = tmp_path / "events.jsonl"
+    first, *_ = events_file.read_text(encoding="utf-8").splitlines()
+    broken.write_text(first + "\n\n" + '{"event_id": "ev-1", "record": {}}\n', encoding="utf-8")
+    with pytest.raises(ExportError, match=r"events.jsonl:3: not a fused event \(KeyError: 'support'\)"):
+        export_file(broken, tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists()
+
+
 def test_a_table_the_file_does_not_have_is_refused(tmp_path: Path, events_file: Path) -> None:
     with pytest.raises(ExportError, match=r"--table documents: a events file has the tables events"):
         export_file(events_file, tmp_path / "out.csv", table="documents")
@@ -355,3 +389,12 @@ def test_frame_columns_are_typed_and_empty_cells_are_missing_values() -> None:
     assert frame["fatalities"].isna().any() and not (frame["actor1"] == "None").any()
     empty = incidents_frame([])
     assert list(empty.columns) == list(frame.columns) and len(empty) == 0
+
+
+@pytest.mark.parametrize(("table", "row_type"), [("incidents", IncidentRow), ("documents", DocumentRow),
+                                                 ("events", EventRow)])  # fmt: skip
+def test_the_codebook_documents_every_column_in_order(table: str, row_type: type) -> None:
+    codebook = (ROOT / "docs" / "CODEBOOK.md").read_text(encoding="utf-8")
+    section = codebook.split(f"## `{table}`", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `(\w+)` \|", section, flags=re.MULTILINE)
+    assert documented == [field.name for field in dataclasses.fields(row_type)]

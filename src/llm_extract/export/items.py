@@ -9,7 +9,7 @@ the objects of a list (one value per object, "; "-joined); an empty list is an e
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from llm_extract.export.cells import grounding_of, joined, safe_url
@@ -47,18 +47,18 @@ class ItemRow:
     record_id: str
     doc_id: str
     item_index: int
-    values: dict[str, Scalar] = field(default_factory=dict)
-    grounding: str = "not_checked"
-    grounded: int | None = None
-    ungrounded: int | None = None
-    ungrounded_fields: str | None = None
-    source: str | None = None
-    url: str | None = None
-    published: str | None = None
-    origin: str | None = None
-    model: str | None = None
-    prompt: str | None = None
-    schema: str | None = None
+    values: dict[str, Scalar]
+    grounding: str
+    grounded: int | None
+    ungrounded: int | None
+    ungrounded_fields: str | None
+    source: str | None
+    url: str | None
+    published: str | None
+    origin: str | None
+    model: str | None
+    prompt: str | None
+    schema: str | None
 
 
 def item_rows(lines: Iterable[RunLine]) -> list[ItemRow]:
