@@ -162,6 +162,22 @@ def test_time_precision_is_acleds_code(precision: str, start: str | None, end: s
     assert time_precision(precision, start and day(start), end and day(end)) == code
 
 
+def test_the_gazetteers_keys_fill_the_place_columns_when_a_run_has_them(tmp_path: Path) -> None:
+    line = stored(SEED_RUN)[0]
+    placed = {"admin1": "Al Anbar", "admin1_code": "IQ.01", "place": "Al Asad Air Base", "latitude": 33.79,
+              "longitude": 42.44, "geo_precision": 1, "geo_status": "resolved",
+              "geo_reason": "in gazetteer"}  # fmt: skip
+    line["normalized"]["incidents[0].location"] |= placed
+    run = tmp_path / "run.jsonl"
+    run.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    (row,) = incident_rows(run_lines(run))
+    assert (row.admin1, row.admin1_code, row.location) == ("Al Anbar", "IQ.01", "Al Asad Air Base")
+    assert (row.latitude, row.longitude, row.geo_precision) == (33.79, 42.44, 1)
+    assert (row.geo_status, row.geo_reason, row.site) == ("resolved", "in gazetteer", "al-Asad airbase")
+    (older,) = incident_rows(run_lines(SEED_RUN))[:1]
+    assert (older.admin1, older.latitude, older.location) == (None, None, "western Iraq"), "else the model's town"
+
+
 def test_lists_are_joined_text_never_python_reprs() -> None:
     frame = incidents_frame(run_lines(MUC4_INCIDENTS))
     texts = frame.select_dtypes("string")
