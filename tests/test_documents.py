@@ -47,6 +47,7 @@ def test_bad_inputs_become_failures_with_reasons(tmp_path: Path) -> None:
     (tmp_path / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
     (tmp_path / "latin1.txt").write_bytes("Attaque à Mossoul, café détruit.".encode("latin-1"))
     (tmp_path / "notes.pdf").write_bytes(b"%PDF-1.4")
+    (tmp_path / "memo.docx").write_bytes(b"PK\x03\x04")
     jsonl = tmp_path / "lines.jsonl"
     jsonl.write_text(
         '{"id": "ok1", "text": "Strike."}\n'
@@ -62,7 +63,8 @@ def test_bad_inputs_become_failures_with_reasons(tmp_path: Path) -> None:
     assert failures["empty.txt"] == "empty document (no text)"
     assert failures["blank.txt"] == "empty document (no text)"
     assert "binary" in failures["binary.txt"]
-    assert "unsupported file type '.pdf'" in failures["notes.pdf"]
+    assert failures["notes.pdf"].startswith("not a readable PDF (")
+    assert "unsupported file type '.docx'" in failures["memo.docx"]
     assert "not valid JSON" in failures["lines.jsonl:2"]
     assert "missing 'text'" in failures["lines.jsonl:3"]
     assert "missing 'id'" in failures["lines.jsonl:4"]

@@ -1,13 +1,31 @@
-"""Input documents from .txt/.md files, folders and JSONL, each either a Document or an InputFailure.
+"""Input documents from files, folders and lists of articles, each either a Document or an InputFailure.
 
-Nothing is dropped: every file, line or path the user names comes out as one of the two, and a failure
+Nothing is dropped: every file, line, row or path the user names comes out as one of the two, and a failure
 names the document and says why, so the batch can go on and the run can account for it. Whatever was
 repaired on the way in (a legacy encoding on some lines, a UTF-16 BOM, lone surrogates) is said in
 `Document.notes`, so a record never silently rests on a guess.
+
+The formats, by suffix (case-insensitive):
+- .txt, .md: one article, decoded as below. YAML front matter at the top (`---` lines) gives its published,
+  url, source and title (metadata.py) and is not part of the text the model sees.
+- .html, .htm: one article, the page's main text without menus and share bars; title, publication date and
+  url from the page's metadata when it has them (html.py).
+- .pdf: one article or report, the text layer page by page; `Document.pages` maps offsets to pages; a scan
+  without text, or a PDF that needs a password, is a failure (pdf.py).
+- .jsonl: one article per line: id (or doc_id, docid), text (or doctext), published, url, source, title.
+- .csv, .tsv, .xlsx: one article per row, columns id, text, published, url, source, title, renamed with
+  `columns` (tables.py); `path:row` is the origin, the header being row 1.
+- a folder: every file in it and its subfolders, sorted, hidden ones (a dot in the path) skipped; ids are
+  the relative path without suffix.
+For .txt, .md, .html, .htm and .pdf, a sidecar `<name>.meta.json` beside the file (a JSON object with
+published, url, source, title) gives or overrides its metadata; in a folder it is read with its article,
+not as one. `published` must be an ISO date (YYYY-MM-DD, a time after it ignored): any other value is a
+failure naming the document, never a guess.
 """
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import contextlib
 import datetime as dt
@@ -15,14 +33,32 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import charset_normalizer
 
+from llm_extract.inputs.html import read_html
+from llm_extract.inputs.metadata import (
+    SIDECAR_SUFFIX,
+    Parsed,
+    front_matter,
+    is_sidecar,
+    sidecar_metadata,
+    sidecar_path,
+)
+from llm_extract.inputs.pdf import read_pdf
+from llm_extract.inputs.tables import Row, check_columns, csv_rows, xlsx_rows
+
 TEXT_SUFFIXES = {".txt", ".md"}
+HTML_SUFFIXES = {".html", ".htm"}
+PDF_SUFFIXES = {".pdf"}
 JSONL_SUFFIXES = {".jsonl"}
+TABLE_SUFFIXES = {".csv", ".tsv", ".xlsx"}
+ARTICLE_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES  # one article per file; these take a sidecar
+SUPPORTED = ".txt, .md, .html, .htm, .pdf, .jsonl, .csv, .tsv or .xlsx"
 _CONTROL = {chr(c) for c in range(32)} - {"\t", "\n", "\r", "\f"}
 
 
@@ -35,6 +71,14 @@ class Document:
     url: str | None = None
     source: str | None = None
     notes: tuple[str, ...] = ()  # what was repaired while reading it (encodings, surrogates); empty when nothing
+    title: str | None = None
+    pages: tuple[int, ...] = ()  # for a paged format (PDF): the offset in `text` where each page starts
+
+    def page_at(self, offset: int) -> int | None:
+        """The page (from 1) holding the character at `offset`; None for a document without pages."""
+        if not self.pages or offset < 0:
+            return None
+        return bisect.bisect_right(self.pages, offset)
 
 
 @dataclass(frozen=True)
@@ -180,6 +224,8 @@ def _surrogate_note(count: int, where: str = "") -> tuple[str, ...]:
 def _iso_date(value: object) -> str | None:
     if value is None or value == "":
         return None
+    if isinstance(value, dt.date):  # YAML front matter reads `date: 2023-10-18` as a date (or datetime)
+        return value.isoformat()[:10]
     if not isinstance(value, str):
         raise ValueError(f"'published' must be an ISO date string, got {value!r}")
     try:
@@ -224,17 +270,63 @@ def _read_failure(exc: OSError) -> str:
     return f"cannot read file: {exc.strerror or exc}"
 
 
-def _text_document(path: Path, doc_id: str) -> Input:
+def _read_text(data: bytes) -> Parsed:
+    return front_matter(*decode_with_notes(data))
+
+
+_ARTICLE_READERS: dict[str, Callable[[bytes], Parsed]] = {
+    **dict.fromkeys(TEXT_SUFFIXES, _read_text),
+    **dict.fromkeys(HTML_SUFFIXES, read_html),
+    **dict.fromkeys(PDF_SUFFIXES, read_pdf),
+}
+
+
+def _article_document(path: Path, doc_id: str) -> Input:
+    """A one-article file, its metadata from the file itself (front matter, the page's or the PDF's own) and
+    then from its sidecar, which wins: it is what the user wrote down about the article."""
     origin = _safe_path(path)
     try:
-        text, notes = decode_with_notes(read_regular(path))
+        parsed = _ARTICLE_READERS[path.suffix.lower()](read_regular(path))
+        sidecar, sidecar_notes = _sidecar(path)
+        notes = [*parsed.notes, *sidecar_notes]
+        metadata = _metadata(parsed.metadata | sidecar, notes)
     except OSError as exc:
         return InputFailure(doc_id, origin, _read_failure(exc))
     except ValueError as exc:
         return InputFailure(doc_id, origin, str(exc))
-    if not text.strip():
+    if not parsed.text.strip():
         return InputFailure(doc_id, origin, "empty document (no text)")
-    return Document(id=doc_id, text=text, origin=origin, notes=notes)
+    return Document(id=doc_id, text=parsed.text, origin=origin, notes=tuple(notes), pages=parsed.pages, **metadata)
+
+
+def _sidecar(path: Path) -> tuple[dict[str, object], tuple[str, ...]]:
+    """The metadata in the article's `<name>.meta.json`, if it has one; a ValueError naming it when it is bad."""
+    side = sidecar_path(path)
+    if not os.path.lexists(side):
+        return {}, ()
+    try:
+        data = read_regular(side)
+    except OSError as exc:
+        raise ValueError(f"{_safe_path(side.name)}: {_read_failure(exc)}") from None
+    return sidecar_metadata(data, _safe_path(side.name))
+
+
+class _Metadata(TypedDict):
+    published: str | None
+    url: str | None
+    source: str | None
+    title: str | None
+
+
+def _metadata(record: Mapping[str, object], notes: list[str]) -> _Metadata:
+    """The Document's metadata fields from a record (JSONL line, table row, front matter, sidecar): the date
+    checked (a ValueError when it is not one), a non-text url, source or title ignored with a note."""
+    return _Metadata(
+        published=_iso_date(record.get("published")),
+        url=_optional_text(record, "url", notes),
+        source=_optional_text(record, "source", notes),
+        title=_optional_text(record, "title", notes),
+    )
 
 
 def _safe_path(path: Path | str) -> str:
@@ -248,7 +340,7 @@ ID_KEYS = ("id", "doc_id", "docid")
 TEXT_KEYS = ("text", "doctext")
 
 
-def _first_key(record: dict[str, object], keys: tuple[str, ...]) -> object:
+def _first_key(record: Mapping[str, object], keys: tuple[str, ...]) -> object:
     return next((record[key] for key in keys if key in record), None)
 
 
@@ -263,7 +355,7 @@ def _jsonl_lines(path: Path) -> Iterator[tuple[int, bytes | str]]:
     yield from enumerate(lines, start=1)
 
 
-def _optional_text(record: dict[str, object], key: str, notes: list[str]) -> str | None:
+def _optional_text(record: Mapping[str, object], key: str, notes: list[str]) -> str | None:
     value = record.get(key)
     if value is None or isinstance(value, str):
         return None if value is None else replace_surrogates(value)[0]
@@ -296,40 +388,86 @@ def _jsonl_documents(path: Path) -> Iterator[Input]:
         if not isinstance(record, dict):
             yield InputFailure(origin, origin, "line is not a JSON object")
             continue
-        raw_id = _first_key(record, ID_KEYS)
-        if not isinstance(raw_id, str | int) or isinstance(raw_id, bool) or str(raw_id).strip() == "":
-            yield InputFailure(origin, origin, "missing 'id' (a non-empty string or integer)")
-            continue
-        doc_id, id_surrogates = replace_surrogates(str(raw_id))
-        notes = [*line_notes, *_surrogate_note(id_surrogates, " in the id")]
-        text = _first_key(record, TEXT_KEYS)
-        if not isinstance(text, str):
-            yield InputFailure(doc_id, origin, "missing 'text' (a string)")
-            continue
-        text, text_surrogates = replace_surrogates(text)
-        notes += _surrogate_note(text_surrogates)
-        if not text.strip():
-            yield InputFailure(doc_id, origin, "empty document (no text)")
-            continue
-        try:
-            published = _iso_date(record.get("published"))
-        except ValueError as exc:
-            yield InputFailure(doc_id, origin, str(exc))
-            continue
-        url, source = _optional_text(record, "url", notes), _optional_text(record, "source", notes)
-        yield Document(
-            id=doc_id, text=text, origin=origin, published=published, url=url, source=source, notes=tuple(notes)
-        )
+        yield _record_document(record, origin, line_notes)
 
 
-def _file_inputs(path: Path, doc_id: str) -> Iterator[Input]:
+def _record_document(record: Mapping[str, object], origin: str, notes: list[str]) -> Input:
+    """One article from a JSONL line or a table row: an id and a text are required, the rest is metadata."""
+    raw_id = _first_key(record, ID_KEYS)
+    if not isinstance(raw_id, str | int) or isinstance(raw_id, bool) or str(raw_id).strip() == "":
+        return InputFailure(origin, origin, "missing 'id' (a non-empty string or integer)")
+    doc_id, id_surrogates = replace_surrogates(str(raw_id))
+    notes = [*notes, *_surrogate_note(id_surrogates, " in the id")]
+    text = _first_key(record, TEXT_KEYS)
+    if not isinstance(text, str):
+        return InputFailure(doc_id, origin, "missing 'text' (a string)")
+    text, text_surrogates = replace_surrogates(text)
+    notes += _surrogate_note(text_surrogates)
+    if not text.strip():
+        return InputFailure(doc_id, origin, "empty document (no text)")
+    try:
+        metadata = _metadata(record, notes)
+    except ValueError as exc:
+        return InputFailure(doc_id, origin, str(exc))
+    return Document(id=doc_id, text=text, origin=origin, notes=tuple(notes), **metadata)
+
+
+def _table_documents(path: Path, columns: Mapping[str, str] | None) -> Iterator[Input]:
+    """One document per row; a file that cannot be read as a table is one failure naming it."""
+    where = _safe_path(path)
     suffix = path.suffix.lower()
-    if suffix in JSONL_SUFFIXES:
+    try:
+        data = read_regular(path)
+        notes: tuple[str, ...] = ()
+        if suffix == ".xlsx":
+            rows = xlsx_rows(data, columns)
+        else:
+            text, notes = decode_with_notes(data)
+            rows = csv_rows(text, suffix, columns)
+    except OSError as exc:
+        yield InputFailure(where, where, _read_failure(exc))
+        return
+    except ValueError as exc:
+        yield InputFailure(where, where, str(exc))
+        return
+    for row in rows:
+        yield _row_document(row, path, where, notes)
+
+
+def _row_document(row: Row, path: Path, where: str, notes: tuple[str, ...]) -> Input:
+    record: dict[str, object] = dict(row.fields)
+    if "id" not in record:  # a table without an id column: its rows are named by file and row
+        record["id"] = f"{_safe_path(path.stem)}:{row.where}"
+    return _record_document(record, f"{where}:{row.where}", list(notes))
+
+
+def _file_inputs(path: Path, doc_id: str, columns: Mapping[str, str] | None) -> Iterator[Input]:
+    suffix = path.suffix.lower()
+    if is_sidecar(path):
+        reason = f"a metadata sidecar without its article beside it (one of {_article_names(path)})"
+        yield InputFailure(doc_id, _safe_path(path), reason)
+    elif suffix in JSONL_SUFFIXES:
         yield from _jsonl_documents(path)
-    elif suffix in TEXT_SUFFIXES:
-        yield _text_document(path, doc_id)
+    elif suffix in TABLE_SUFFIXES:
+        yield from _table_documents(path, columns)
+    elif suffix in ARTICLE_SUFFIXES:
+        yield _article_document(path, doc_id)
     else:
-        yield InputFailure(doc_id, _safe_path(path), f"unsupported file type '{suffix}' (use .txt, .md or .jsonl)")
+        yield InputFailure(doc_id, _safe_path(path), f"unsupported file type '{suffix}' (use {SUPPORTED})")
+
+
+def _article_paths(sidecar: Path) -> list[Path]:
+    stem = sidecar.name[: -len(SIDECAR_SUFFIX)]
+    return [sidecar.with_name(stem + suffix) for suffix in sorted(ARTICLE_SUFFIXES)]
+
+
+def _article_names(sidecar: Path) -> str:
+    return ", ".join(_safe_path(path.name) for path in _article_paths(sidecar))
+
+
+def _has_article(sidecar: Path) -> bool:
+    """Whether a sidecar has its article beside it (then it is read with the article, not as an input)."""
+    return any(_mode(path) is not None for path in _article_paths(sidecar))
 
 
 def _mode(path: Path) -> int | None:
@@ -339,7 +477,7 @@ def _mode(path: Path) -> int | None:
         return None
 
 
-def _path_inputs(path: Path) -> Iterator[Input]:
+def _path_inputs(path: Path, columns: Mapping[str, str] | None) -> Iterator[Input]:
     """Never opens a FIFO, socket or device (a FIFO without a writer would hang the run): those are failures."""
     mode = _mode(path)
     if mode is not None and stat.S_ISDIR(mode):
@@ -349,24 +487,32 @@ def _path_inputs(path: Path) -> Iterator[Input]:
             hidden = any(part.startswith(".") for part in relative.parts)
             if hidden or (child_mode is not None and stat.S_ISDIR(child_mode)):
                 continue
+            if is_sidecar(child) and _has_article(child):
+                continue
             doc_id = _safe_path(relative.with_suffix("").as_posix())
             if child_mode is not None and not stat.S_ISREG(child_mode):
                 yield InputFailure(doc_id, _safe_path(child), f"not a regular file ({_kind(child_mode)})")
                 continue
-            yield from _file_inputs(child, doc_id)
+            yield from _file_inputs(child, doc_id, columns)
     elif mode is not None and stat.S_ISREG(mode):
-        yield from _file_inputs(path, _safe_path(path.stem))
+        yield from _file_inputs(path, _safe_path(path.stem), columns)
     elif mode is not None:
         yield InputFailure(_safe_path(path), _safe_path(path), f"not a regular file ({_kind(mode)})")
     else:
         yield InputFailure(_safe_path(path), _safe_path(path), "no such file or folder")
 
 
-def iter_inputs(paths: Iterable[Path]) -> Iterator[Input]:
-    """Every document named by `paths`, in order; a repeated id becomes a failure naming the first."""
+def iter_inputs(paths: Iterable[Path], columns: Mapping[str, str] | None = None) -> Iterator[Input]:
+    """Every document named by `paths`, in order; a repeated id becomes a failure naming the first. `columns`
+    maps fields to a table's column names ({"text": "body"}); an unknown field is a ConfigError, raised here."""
+    columns = check_columns(columns) if columns is not None else None
+    return _inputs(paths, columns)
+
+
+def _inputs(paths: Iterable[Path], columns: Mapping[str, str] | None) -> Iterator[Input]:
     first_seen: dict[str, str] = {}
     for path in paths:
-        for item in _path_inputs(Path(path)):
+        for item in _path_inputs(Path(path), columns):
             if item.id in first_seen:
                 # The failure gets an id of its own, so the first document's line is never shadowed.
                 reason = f"duplicate id '{item.id}' (first at {first_seen[item.id]})"
