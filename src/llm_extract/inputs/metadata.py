@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import frontmatter
-import yaml  # type: ignore[import-untyped]  # python-frontmatter's parser; no stubs installed
+import yaml
 
 METADATA_KEYS = ("published", "url", "source", "title")
 SIDECAR_SUFFIX = ".meta.json"  # `article.txt` -> `article.meta.json`
