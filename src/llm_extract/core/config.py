@@ -6,16 +6,24 @@ import os
 import stat
 import tomllib
 import warnings
+from collections.abc import Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from llm_extract.core.errors import ConfigError
-from llm_extract.core.redact import scrub_url
+from llm_extract.core.redact import MASK, scrub_text, scrub_url
 
 CONFIG_ENV = "LLM_EXTRACT_CONFIG"
 DEFAULT_CONFIG_NAMES = (Path("llm-extract.toml"), Path(platformdirs.user_config_dir("llm-extract")) / "config.toml")
@@ -43,8 +51,8 @@ class Settings(BaseSettings):
     prompt_name: str = Field("incident_v4", description="Prompt name in prompts/, or a path to a .toml file")
 
     # Sampling.
-    temperature: float = Field(0.0, ge=0.0, le=2.0)
-    max_tokens: int = Field(2048, ge=16)
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature (0: the likeliest answer)")
+    max_tokens: int = Field(2048, ge=16, description="Most tokens the model may write in one answer")
     seed: int | None = Field(1234, description="Sent to servers that honour it, for repeatable runs")
 
     # Reliability and throughput.
@@ -129,7 +137,7 @@ class Settings(BaseSettings):
     def public_dict(self) -> dict[str, Any]:
         """Settings as JSON-safe values with the API key and URL credentials redacted, for manifests and logs."""
         data = self.model_dump(mode="json")
-        data["api_key"] = "***" if self.api_key else None
+        data["api_key"] = MASK if self.api_key else None
         data["base_url"] = scrub_url(self.base_url)
         return data
 
@@ -172,15 +180,103 @@ def find_config_file(explicit: Path | None = None) -> Path | None:
     return next((path for path in DEFAULT_CONFIG_NAMES if path.is_file()), None)
 
 
-def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
-    """Build settings from flags (None means 'not given'), environment, config file and defaults."""
+Source = Literal["flag", "environment", "config file", "default"]
+_SECRET_FIELDS = frozenset({"api_key"})
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where one setting's value came from, so that `config show` and error messages can point at it."""
+
+    source: Source
+    name: str | None = None  # the flag, the environment variable or the config file; None for a default
+
+    def __str__(self) -> str:
+        return self.source if self.name is None else f"{self.source} {self.name}"
+
+
+@dataclass(frozen=True)
+class TracedSettings:
+    """Settings with the origin of every field (and of every unknown key that was given)."""
+
+    settings: Settings
+    origins: dict[str, Origin]
+    config_file: Path | None  # the file read (--config, $LLM_EXTRACT_CONFIG, or found), None when there was none
+
+
+def _env_names(name: str) -> list[str]:
+    """The environment variables that can set a field, in the order pydantic-settings tries them."""
+    alias = Settings.model_fields[name].validation_alias
+    if isinstance(alias, AliasChoices):
+        return [choice for choice in alias.choices if isinstance(choice, str)]
+    return [alias if isinstance(alias, str) else f"{Settings.model_config.get('env_prefix', '')}{name}"]
+
+
+def _env_variable(name: str) -> str:
+    """The variable that set a field: names are matched case-insensitively, as pydantic-settings does."""
+    present = {variable.lower(): variable for variable in os.environ}
+    return next((present[n.lower()] for n in _env_names(name) if n.lower() in present), _env_names(name)[0])
+
+
+def _origins(given: Mapping[str, Any], labels: Mapping[str, str], config_file: Path | None) -> dict[str, Origin]:
+    """Each field's origin by the precedence Settings applies: flags > environment > config file > default.
+    The environment and the file are read by pydantic-settings' own sources, so a name counts as set exactly
+    when it sets the field."""
+    from_env = EnvSettingsSource(Settings)()
+    from_file = TomlConfigSettingsSource(Settings, toml_file=config_file)() if config_file is not None else {}
+    origins: dict[str, Origin] = {}
+    for name in [*Settings.model_fields, *(key for key in (*given, *from_file) if key not in Settings.model_fields)]:
+        if name in given:
+            origins[name] = Origin("flag", labels.get(name, name))
+        elif name in from_env:
+            origins[name] = Origin("environment", _env_variable(name))
+        elif name in from_file:
+            origins[name] = Origin("config file", str(config_file))
+        else:
+            origins[name] = Origin("default")
+    return origins
+
+
+def _problems(exc: ValidationError, origins: Mapping[str, Origin]) -> list[str]:
+    """One line per invalid value, naming where it was given (`--temperature: ...`), not the field behind it."""
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else ""
+        origin = origins.get(name, Origin("default"))
+        where = {"flag": origin.name, "environment": origin.name, "config file": f"{origin.name}: {name}"}.get(
+            origin.source, name
+        )
+        reason = "not a setting" if error["type"] == "extra_forbidden" else error["msg"][:1].lower() + error["msg"][1:]
+        given = "" if name in _SECRET_FIELDS or error["type"] == "extra_forbidden" else f" (got {error['input']!r})"
+        lines.append(f"{where}: {reason}{scrub_text(given)}")  # a URL given may hold credentials
+    return lines
+
+
+def trace_settings(
+    config_file: Path | None = None, flag_names: Mapping[str, str] | None = None, **flags: Any
+) -> TracedSettings:
+    """Settings from flags (None means 'not given'), environment, config file and defaults, with where each value
+    came from. `flag_names` maps a field to the flag that set it (`request_timeout` -> `--timeout`), for messages;
+    a field without one is named as given. An invalid value is a ConfigError naming the flag, variable or file."""
     found = find_config_file(config_file)
     if found is not None:
         warn_if_key_exposed(found)
+    given = {key: value for key, value in flags.items() if value is not None}
     token = _config_file.set(found)
     try:
-        return Settings(**{key: value for key, value in flags.items() if value is not None})
-    except ValueError as exc:
-        raise ConfigError(f"invalid settings: {exc}") from exc
+        settings = Settings(**given)
+    except ValidationError as exc:
+        problems = _problems(exc, _origins(given, flag_names or {}, found))
+        raise ConfigError("invalid settings: " + "\n".join(problems)) from exc
+    except ValueError as exc:  # a malformed config file: tomllib's error, unwrapped
+        raise ConfigError(f"config file {found}: {exc}") from exc
     finally:
         _config_file.reset(token)
+    return TracedSettings(settings, _origins(given, flag_names or {}, found), found)
+
+
+def load_settings(
+    config_file: Path | None = None, flag_names: Mapping[str, str] | None = None, **flags: Any
+) -> Settings:
+    """Build settings from flags (None means 'not given'), environment, config file and defaults."""
+    return trace_settings(config_file, flag_names, **flags).settings
