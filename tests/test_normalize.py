@@ -16,6 +16,7 @@ from llm_extract.extraction.normalize import (
     resolve_date,
 )
 from llm_extract.extraction.normalize.casualties import phrase_range
+from llm_extract.extraction.normalize.countries import COMMON_NAMES, countries_named, country_code
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "evals" / "seeds" / "docs"
@@ -75,6 +76,18 @@ def test_relative_dates_resolve_against_the_publication_date(
     assert result["text"] == words and result["anchor"]["date"] == published
 
 
+@pytest.mark.parametrize(
+    ("words", "start", "end", "precision"),
+    [("earlier this month", "2023-10-01", "2023-10-18", "month"), ("this month", "2023-10-01", "2023-10-18", "month"),
+     ("earlier this week", "2023-10-16", "2023-10-18", "week"), ("earlier this year", "2023-01-01", "2023-10-18",
+     "year")],
+)  # fmt: skip
+def test_a_relative_period_ends_at_the_publication_date(words: str, start: str, end: str, precision: str) -> None:
+    result = resolve_date(words, anchor("2023-10-18"))
+    assert (result["start"], result["end"], result["precision"]) == (start, end, precision)
+    assert resolve_date("last month", anchor("2023-10-18"))["end"] == "2023-09-30", "a past period stays whole"
+
+
 @pytest.mark.parametrize("words", ["On Wednesday (Oct 18)", "on Saturday evening", "last night", "two days ago"])
 def test_without_an_anchor_a_relative_date_stays_unresolved_and_says_why(words: str) -> None:
     result = resolve_date(words, None)
@@ -124,6 +137,36 @@ def test_country_names_become_iso_alpha_2(location: dict, code: str) -> None:
     assert normalise_country(location)["code"] == code
 
 
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [("Democratic Republic of the Congo", "CD"), ("Republic of the Congo", "CG"), ("Russia", "RU"), ("Turkey", "TR"),
+     ("UK", "GB"), ("U.S.", "US"), ("Gaza", "PS"), ("Kosovo", "XK"), ("Burma", "MM"), ("Ivory Coast", "CI"),
+     ("IRQ", "IQ"), ("sv", "SV")],
+)  # fmt: skip
+def test_common_country_names_are_read_in_the_field_and_in_place_names(name: str, code: str) -> None:
+    result = normalise_country({"country": name})
+    assert (result["code"], result["source"], result["status"]) == (code, "model", "resolved")
+    if len(name) > 3:  # codes are read in the country field only, never in running text
+        assert countries_named(f"an attack in {name} on Monday") == [code]
+        assert normalise_country({"country": None, "region": f"eastern {name}"})["code"] == code
+
+
+def test_every_common_name_is_one_coco_knows() -> None:
+    assert all(country_code(name) for name in COMMON_NAMES)
+    assert normalise_country({"country": "XK"})["name"] == "Kosovo", "ISO has no Kosovo: coco's name"
+    assert country_code("Atlantis") is None and country_code("Korea") == "KR"  # coco reads a field loosely
+
+
+def test_place_names_keep_to_whole_unambiguous_country_names() -> None:
+    assert countries_named("let us go; the US troops") == [], "'US' is a pronoun too: only U.S. or USA"
+    # seed 003: "a base in western Iraq housing U.S. troops" is in Iraq; the abbreviation is an adjective there
+    assert countries_named("a base in western Iraq housing U.S. troops, UK-led forces") == ["IQ"]
+    assert countries_named("talks in the U.S. and the UK.") == ["US", "GB"]
+    assert countries_named("troops from Korea and the Congo") == [], "two countries share each name"
+    assert countries_named("Santa Lucia, Sierra Maestra, Turkeyville") == [], "coco's loose regexes are not used"
+    assert countries_named("the Democratic Republic of the Congo and the U.S.") == ["CD", "US"]
+
+
 def test_codes_are_not_read_inside_words_and_unknown_places_stay_unresolved() -> None:
     assert normalise_country({"country": None, "town": "Kirkuk", "site": "IN the base"})["status"] == "unresolved"
 
@@ -149,6 +192,14 @@ def test_codes_are_not_read_inside_words_and_unknown_places_stay_unresolved() ->
         ("two dozen soldiers", 24, 24, "exact"),
         ("three soldiers", 3, 3, "exact"),
         ("none", 0, 0, "none"),
+        ("several hundred", 300, 999, "scaled"),  # not several (3-9)
+        ("several hundred people were wounded", 300, 999, "scaled"),
+        ("a few thousand", 2000, 5999, "scaled"),
+        ("several dozen", 36, 119, "scaled"),
+        ("two soldiers and a civilian", 3, 3, "sum"),  # not the first group's 2
+        ("two policemen, a soldier and three civilians were killed", 6, 6, "sum"),
+        ("a soldier and a policeman", 2, 2, "sum"),
+        ("three killed and five wounded", 3, 3, "exact"),  # two figures: the first is this field's
     ],
 )
 def test_casualty_phrases_become_ranges(words: str, low: int | None, high: int | None, rule: str) -> None:

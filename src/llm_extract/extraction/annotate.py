@@ -18,7 +18,7 @@ from llm_extract.extraction.normalize import (
     Anchor,
     find_dateline,
     normalise_casualties,
-    normalise_country,
+    normalise_location,
     resolve_date,
 )
 from llm_extract.extraction.schema_loader import SchemaSpec
@@ -26,7 +26,7 @@ from llm_extract.inputs.documents import Document
 
 NORMALIZERS: dict[str, Callable[[Any, Anchor | None], dict[str, Any]]] = {
     "date": lambda node, anchor: resolve_date((node or {}).get("text"), anchor),
-    "country": lambda node, _anchor: normalise_country(node),
+    "country": lambda node, _anchor: normalise_location(node),  # the country, and the gazetteer's place
     "casualties": lambda node, _anchor: normalise_casualties(node),
 }
 

@@ -8,5 +8,6 @@ Nothing here replaces what the model extracted; `annotate` stores the result bes
 from llm_extract.extraction.normalize.casualties import normalise_casualties
 from llm_extract.extraction.normalize.countries import normalise_country
 from llm_extract.extraction.normalize.dates import Anchor, find_dateline, resolve_date
+from llm_extract.extraction.normalize.geo import normalise_location
 
-__all__ = ["Anchor", "find_dateline", "normalise_casualties", "normalise_country", "resolve_date"]
+__all__ = ["Anchor", "find_dateline", "normalise_casualties", "normalise_country", "normalise_location", "resolve_date"]

@@ -9,12 +9,18 @@ Rules, first match wins (the `rule` in the result names the one used):
 | at_least    | "at least 5", "more than 5" (min 6), "5 or more"      | 5          | none       |
 | at_most     | "up to 7", "as many as 7", "at most 7"                | none       | 7          |
 | approximate | "about 20", "around 20", "nearly 20", "some 20"       | 20         | 20         |
+| scaled      | "several hundred", "a few thousand", "several dozen"  | 300        | 999        |
+| sum         | "two soldiers and a civilian", "2 police, a civilian" | 3          | 3          |
 | exact       | "3 killed", "three soldiers", "a dozen"               | 3          | 3          |
 | vague       | "several" 3-9, "dozens" 24-99, "scores" 40-99, "hundreds" 200-999, "thousands" 2,000-9,999 | | |
 | some        | "minor injuries", "an undisclosed number", "wounded", "casualties" | 1 | none |
 | unknown     | no words, or words with no figure in them             | none       | none       |
 
-"A few" is 2-5 and "a couple" 2. Number words become digits through number-parser ("twenty-five" -> 25).
+"A few" is 2-5 and "a couple" 2. A vague word before "hundred", "thousand" or "dozen" scales its range up to
+just below the next count of the unit: "several hundred" is 300-999 (several is 3-9: 3 x 100 to 10 x 100 - 1),
+"a few thousand" 2,000-5,999. Counted groups joined by "and" or commas are added up ("a" counts one), unless a
+group's count is followed by a casualty word ("3 killed and 5 wounded" are two figures, not one).
+Number words become digits through number-parser ("twenty-five" -> 25).
 The vague ranges are this project's convention, chosen so that the plural's least reading is the minimum
 ("hundreds" is at least two hundred) and the next word up is out of range ("hundreds" is not "thousands").
 """
@@ -45,6 +51,12 @@ VAGUE: dict[str, tuple[int, int | None]] = {
     "hundreds": (200, 999), "thousands": (2000, 9999), "a dozen": (12, 12), "a handful": (2, 5),
 }  # fmt: skip
 _VAGUE = re.compile(r"\b(" + "|".join(re.escape(word) for word in VAGUE) + r")\b", re.IGNORECASE)
+_SCALED = re.compile(
+    r"\b(" + "|".join(re.escape(word) for word in VAGUE) + r")(?:\s+of)?\s+(hundred|thousand|dozen)s?\b", re.I
+)
+_UNITS = {"hundred": 100, "thousand": 1000, "dozen": 12}
+_GROUP = re.compile(r"^(\d[\d,]*|an?)\s+(?!(?:killed|dead|died|wounded|injured|hurt)\b)[a-z]", re.IGNORECASE)
+_GROUPS = re.compile(r",\s*(?:and\s+)?|\s+and\s+", re.IGNORECASE)
 _SOME = re.compile(
     r"\b(?:undisclosed|unknown number|unspecified|a number of|some|minor|slight|light|serious|several)\b"
     r"|\b(?:injur|wound|hurt|casualt|kill|dead|death)",
@@ -61,12 +73,23 @@ def _result(text: str | None, low: int | None, high: int | None, rule: str) -> d
     return {"text": text, "min": low, "max": high, "rule": rule, "status": status}
 
 
+def _group_sum(digits: str) -> int | None:
+    """The sum of two or more counted groups ("2 soldiers and a civilian" -> 3), else None."""
+    groups = [_GROUP.match(part.strip()) for part in _GROUPS.split(digits)]
+    if len(groups) < 2 or not all(groups):
+        return None
+    return sum(1 if match.group(1).lower() in {"a", "an"} else _int(match.group(1)) for match in groups if match)
+
+
 def phrase_range(text: str | None) -> dict[str, Any]:
     """The range a casualty phrase states (see the module table)."""
     if not text or not text.strip():
         return _result(text, None, None, "unknown")
     if _NONE.search(text):
         return _result(text, 0, 0, "none")
+    if match := _SCALED.search(text):
+        (low, high), unit = VAGUE[match.group(1).lower()], _UNITS[match.group(2).lower()]
+        return _result(text, low * unit, ((high or low) + 1) * unit - 1, "scaled")
     digits = words_to_digits(text) if re.search(r"[a-z]", text, re.IGNORECASE) else text
     digits = _DOZENS.sub(lambda match: str(_int(match.group(1)) * 12), digits)  # "two dozen" -> 24
     if match := _BETWEEN.search(digits):
@@ -80,6 +103,8 @@ def phrase_range(text: str | None) -> dict[str, Any]:
         return _result(text, None, _int(match.group(1)), "at_most")
     if match := _APPROX.search(digits):
         return _result(text, _int(match.group(1)), _int(match.group(1)), "approximate")
+    if (total := _group_sum(digits)) is not None:
+        return _result(text, total, total, "sum")
     if match := _VAGUE.search(text):
         vague_low, vague_high = VAGUE[match.group(1).lower()]
         return _result(text, vague_low, vague_high, "exact" if vague_low == vague_high else "vague")

@@ -1,70 +1,139 @@
 """Countries as ISO 3166-1 alpha-2, from the model's code or from the place names the article gives.
 
-The names come from pycountry's ISO 3166 data: each country's short name, common name ("Syria"),
-official name ("Republic of Iraq") and the short name's part before a comma ("Iran, Islamic Republic
-of" -> "Iran"). A name shared by two countries ("Korea") is left out rather than guessed. Names are
-matched as whole words, case-insensitively, in the location's site, town and region ("western Iraq").
-Codes are never matched inside words: "IN" in a sentence is not India.
+Two maintained sources, each for what it does best:
+- country_converter (coco) reads a country written any way a journalist or a model writes it: a code ("IQ",
+  "IRQ"), a short or official name, an old or common name ("Burma", "Ivory Coast", "U.S.", "UK", "Gaza",
+  "Democratic Republic of the Congo" -> CD, not CG). Its regexes are loose search patterns ("western Iraq" ->
+  IQ, but also "Santa Lucia" -> LC, "Sierra Maestra" -> SL), so they read a field meant to hold a country, never
+  running text or place names.
+- For place names and running text (`countries_named`) the names are matched as whole words, case-insensitively:
+  pycountry's short, common and official names and the short name's part before a comma ("Iran, Islamic Republic
+  of" -> "Iran"), coco's short and official names, and COMMON_NAMES, the names the news uses that neither lists;
+  each name's code is coco's reading of it. A name two countries share ("Korea", "Congo") is left out rather than
+  guessed. Codes are never matched inside words: "IN" in a sentence is not India.
+
+coco imports pandas and compiles its ~250 regexes once, on first use (pandas about 0.4 s, then coco and the name
+pattern about 0.1 s: bench/geo.py).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pycountry
 
+if TYPE_CHECKING:
+    from country_converter import CountryConverter
+
 PLACE_KEYS = ("site", "town", "region")
+# Names the news uses for a country that neither pycountry nor coco lists as a name (coco reads each of them).
+COMMON_NAMES = (
+    "Democratic Republic of the Congo", "DR Congo", "Republic of the Congo", "Russia", "Turkey", "Britain",
+    "Great Britain", "UK", "U.K.", "U.S.", "U.S.A.", "USA", "United States of America", "Gaza", "Gaza Strip",
+    "West Bank", "Palestine", "Kosovo", "Burma", "Ivory Coast", "Côte d'Ivoire", "South Korea", "North Korea",
+    "Syria", "Iran", "Laos", "Vietnam", "Czech Republic", "East Timor", "Cape Verde", "Swaziland",
+)  # fmt: skip
+# Abbreviations the news writes as adjectives: "U.S. troops" and "UK-led" name whose troops, not where they were.
+_ABBREVIATIONS = {"uk", "u.k.", "u.s.", "u.s.a.", "usa"}
+# An abbreviation is an adjective when a word follows it that is not a preposition, conjunction or verb of saying
+# or being ("U.S. troops", "U.S.-led"; not "in the U.S. on Monday", "the U.S. said").
+_MODIFIES = re.compile(
+    r"-\w|\s+(?!(?:and|or|but|on|in|at|to|of|for|from|by|with|as|said|says|is|was|were|has|had|have|will|would)\b)"
+    r"[a-z]"
+)
+_NOT_FOUND = "-"  # what coco writes for a name it does not know (its default for None is the name itself)
+
+
+@cache
+def _converter() -> CountryConverter:
+    """coco, built once: importing it imports pandas and compiles its regexes."""
+    import country_converter
+
+    # coco logs a warning for every name it does not know; here that is an answer (None), not a problem.
+    logging.getLogger("country_converter").setLevel(logging.ERROR)
+    return country_converter.CountryConverter()
+
+
+def country_code(name: str) -> str | None:
+    """The alpha-2 code of a country written as a code or a name ("Burma" -> MM, "U.S." -> US, "IRQ" -> IQ);
+    None when coco knows no country by it or reads two."""
+    found = _converter().convert(name.strip(), to="ISO2", not_found=_NOT_FOUND)  # a list when two countries match
+    return found if isinstance(found, str) and found != _NOT_FOUND else None
+
+
+def country_name(code: str) -> str | None:
+    """The country's ISO short name (pycountry), or coco's where ISO has none (Kosovo, XK)."""
+    country = pycountry.countries.get(alpha_2=code)
+    if country is not None:
+        return str(country.name)
+    name = _converter().convert(code, src="ISO2", to="name_short", not_found=_NOT_FOUND)
+    return name if isinstance(name, str) and name != _NOT_FOUND else None
+
+
+def _known_names() -> Iterator[tuple[str, str | None]]:
+    """(name, alpha-2) from each source: pycountry's names, coco's table, coco's reading of COMMON_NAMES."""
+    for country in pycountry.countries:
+        for attribute in ("name", "common_name", "official_name"):
+            if name := getattr(country, attribute, None):
+                yield name, country.alpha_2
+                yield name.split(",")[0].strip(), country.alpha_2
+    table = _converter().data
+    for short, official, code in zip(table["name_short"], table["name_official"], table["ISO2"], strict=True):
+        code = code.split("|")[0].strip("^$")  # two rows hold a pattern ("^GB$|^UK$"): its first code is ISO's
+        yield from ((name, code) for name in (short, official) if isinstance(name, str))
+    yield from ((name, country_code(name)) for name in COMMON_NAMES)
 
 
 @cache
 def _names() -> tuple[re.Pattern[str], dict[str, str]]:
-    """A whole-word pattern over every unambiguous country name (longest first), and name -> alpha-2."""
-    codes: defaultdict[str, set[str]] = defaultdict(set)
-    for country in pycountry.countries:
-        for attribute in ("name", "common_name", "official_name"):
-            name = getattr(country, attribute, None)
-            if name:
-                codes[name.lower()].add(country.alpha_2)
-                codes[name.split(",")[0].strip().lower()].add(country.alpha_2)
-    index = {name: next(iter(found)) for name, found in codes.items() if len(found) == 1 and len(name) >= 4}
+    """A whole-word pattern over every unambiguous country name (longest first), and lowercased name -> alpha-2.
+
+    A name is ambiguous when two sources, or two countries of one source, give it different codes."""
+    codes: defaultdict[str, set[str | None]] = defaultdict(set)
+    for name, code in _known_names():
+        if len(name) >= 4 or name in COMMON_NAMES:  # "UK" and "USA" by name; no two-letter code reads as a word
+            codes[name.lower()].add(code)
+    index: dict[str, str] = {}
+    for name, found in codes.items():
+        if len(found) == 1 and (code := found.pop()) is not None:
+            index[name] = code
     alternation = "|".join(re.escape(name) for name in sorted(index, key=len, reverse=True))
     return re.compile(rf"(?<!\w)(?:{alternation})(?!\w)", re.IGNORECASE), index
 
 
 def countries_named(text: str) -> list[str]:
-    """Alpha-2 codes of the countries `text` names, in order of first mention."""
+    """Alpha-2 codes of the countries `text` names, in order of first mention ("U.S. troops" names none)."""
     pattern, index = _names()
     found: list[str] = []
     for match in pattern.finditer(text):
-        code = index[match.group().lower()]
+        name = match.group().lower()
+        if name in _ABBREVIATIONS and _MODIFIES.match(text, match.end()):
+            continue
+        code = index[name]
         if code not in found:
             found.append(code)
     return found
 
 
 def normalise_country(location: dict[str, Any] | None) -> dict[str, Any]:
-    """The location's country: the model's code when valid, else the one its place names name.
+    """The location's country: the model's code or name when coco reads it, else the one its place names name.
 
-    `conflict` is set when the place names name another country than the model's code."""
+    `conflict` is set when the place names name another country than the model's."""
     location = location or {}
     given = location.get("country")
     places = " ; ".join(str(location[key]) for key in PLACE_KEYS if location.get(key))
     named = countries_named(places) if places else []
     result: dict[str, Any] = {"code": None, "name": None, "source": None, "status": "unresolved",
                               "named_in_places": named, "conflict": False}  # fmt: skip
-    country = pycountry.countries.get(alpha_2=given.upper()) if isinstance(given, str) and len(given) == 2 else None
-    if country is None and isinstance(given, str) and given.strip():
-        try:
-            country = pycountry.countries.lookup(given.strip())  # a name given where a code was asked for
-        except LookupError:
-            country = None
-    if country is not None:
-        result.update(code=country.alpha_2, name=country.name, source="model", status="resolved")
-        result["conflict"] = bool(named) and country.alpha_2 not in named
+    code = country_code(given) if isinstance(given, str) and given.strip() else None
+    if code is not None:
+        result.update(code=code, name=country_name(code), source="model", status="resolved")
+        result["conflict"] = bool(named) and code not in named
     elif named:
-        country = pycountry.countries.get(alpha_2=named[0])
-        result.update(code=named[0], name=country.name if country else None, source="place names", status="resolved")
+        result.update(code=named[0], name=country_name(named[0]), source="place names", status="resolved")
     return result

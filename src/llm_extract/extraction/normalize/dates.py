@@ -8,7 +8,9 @@
 - Relative phrases point to the past (news reports what happened). A bare weekday is the most recent
   such day on or before publication: "on Wednesday" in an article published on a Wednesday is that day.
 - Precision follows the phrase: day ("Saturday evening" too), week ("last week"), month, year. `start`
-  and `end` bound the whole period (the ISO week Monday to Sunday, the calendar month, the year).
+  and `end` bound the whole period (the ISO week Monday to Sunday, the calendar month, the year), except
+  that a relative period ends at the anchor: "earlier this month" in an article of 18 October is 1 to 18
+  October, since what the article reports had happened by then.
 
 Parsing is dateparser's (English); this module adds the anchor, the weekday rule and the precision range.
 """
@@ -138,6 +140,7 @@ def resolve_date(phrase: str | None, anchor: Anchor | None) -> dict[str, Any]:
         if precision == "day" and same_weekday and day < anchor.date:
             day = anchor.date  # dateparser reads a bare weekday as last week's; news means the latest one
         start, end = period_range(day, precision)
+        end = min(end, anchor.date)  # "this month", "earlier this year": not after the report
         result["reason"] = f"relative to the {anchor.source} date {anchor.date.isoformat()}"
     result.update(start=start.isoformat(), end=end.isoformat(), precision=precision, status="resolved")
     return result
