@@ -8,7 +8,6 @@ rewrite before anything is appended, so a document never has two lines.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import glob
 import json
 import os
@@ -16,6 +15,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import filelock
 
 from llm_extract.core.errors import LLMExtractError
 from llm_extract.core.gc_pause import collector_paused
@@ -309,7 +310,7 @@ class RunStore:
         self.path = Path(os.path.realpath(path))
         self.manifest_path = manifest_path_for(self.path)
         self._fd: int | None = None
-        self._lock: int | None = None
+        self._lock: filelock.BaseFileLock | None = None
 
     def check_target(self, inputs: list[Path]) -> None:
         """Refuse an output (or the manifest beside it) that is not a regular file, that is one of the inputs or
@@ -355,31 +356,31 @@ class RunStore:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the output's lock (one per real path); clean up temporary files a killed run left behind."""
+        """Hold the output's lock (one per real path); clean up temporary files a killed run left behind.
+
+        filelock rather than fcntl: the OS's own lock (flock on POSIX, msvcrt on Windows, which the OS drops when
+        a run is killed), and `import llm_extract` works where there is no fcntl."""
         lock_path = self.path.with_name(f".{self.path.name}.lock")
+        lock = filelock.FileLock(lock_path, timeout=0)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o644)
-        except OSError as exc:
-            reason = exc.strerror or exc
-            raise OutputError(f"cannot write beside {self.requested} ({lock_path.name}): {reason}") from exc
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._lock)
-            self._lock = None
+            lock.acquire()
+        except filelock.Timeout:
             raise LLMExtractError(
                 f"another llm-extract run is writing {self.path}; wait for it or choose another -o"
             ) from None
+        except OSError as exc:
+            reason = exc.strerror or exc
+            raise OutputError(f"cannot write beside {self.requested} ({lock_path.name}): {reason}") from exc
+        self._lock = lock
         try:
             for prefix in (self.path.name, self.manifest_path.name):
                 for orphan in self.path.parent.glob(f".{glob.escape(prefix)}.*.tmp"):
                     orphan.unlink(missing_ok=True)  # only a killed run's rewrite leaves one; we hold the lock
             yield
         finally:
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-            os.close(self._lock)
             self._lock = None
+            lock.release()
 
     @contextlib.contextmanager
     def open_lines(self, keep: Callable[[RunLine], bool]) -> Iterator[OpenedLines]:
