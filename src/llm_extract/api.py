@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import platform
 import shutil
 import signal
 import sys
+import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from llm_extract.core.config import Settings, load_settings
 from llm_extract.core.errors import LLMExtractError
@@ -31,7 +35,8 @@ from llm_extract.extraction.extract import ExtractionResult, Extractor, RecordEx
 from llm_extract.extraction.prompts import PromptTemplate, load_prompt
 from llm_extract.extraction.requests import ExtractionRequest, PromptLimit, build_request, estimate_tokens, prompt_limit
 from llm_extract.extraction.schema_loader import SchemaSpec, load_schema
-from llm_extract.inputs.documents import Document, InputFailure, iter_inputs
+from llm_extract.inputs.documents import Document, Input, InputFailure, _record_document, iter_inputs
+from llm_extract.providers.local_server import SharedServer, still_serving
 from llm_extract.providers.provider import (
     Endpoint,
     documents_in_flight,
@@ -44,7 +49,7 @@ from llm_extract.review.page import write_review
 from llm_extract.runs.batch_api import BatchSubmitter
 from llm_extract.runs.cache import CachingExtractor, ResponseCache
 from llm_extract.runs.identity import WorkIdentity
-from llm_extract.runs.runline import now_iso
+from llm_extract.runs.runline import RunLine, now_iso
 from llm_extract.runs.runner import BatchRunner, RunObserver, RunStats, file_totals
 from llm_extract.runs.store import (
     OutputError,
@@ -54,11 +59,17 @@ from llm_extract.runs.store import (
     manifest_path_for,
     read_lines,
     read_manifest,
+    read_run,
 )
 from llm_extract.scoring.incidents import SourceIncident
 from llm_extract.scoring.suite import Suite, SuiteError, load_suite
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
+
+# The embedded llama.cpp server of this process: started by the first call that needs it, reused by the next
+# ones (extract_text, extract_batch, evaluate_suite), stopped at interpreter exit.
+EMBEDDED_SERVER: SharedServer[Endpoint] = SharedServer()
 
 
 @dataclass
@@ -124,11 +135,11 @@ def _manifest(
     }  # fmt: skip
 
 
-def _needs_model(runner: BatchRunner, paths: list[Path], limit: int | None) -> bool:
+def _needs_model(runner: BatchRunner, read: Callable[[], Iterator[Input]], limit: int | None) -> bool:
     """False when every document is already done in the output or answered by the response cache: then no
     server is started (and no weights verified) for nothing."""
     stored = {line.doc_id: line for line in read_lines(runner.store.path)[0]}
-    for item in itertools.islice(iter_inputs(paths), limit):
+    for item in itertools.islice(read(), limit):
         if not isinstance(item, Document) or runner.is_done(stored.get(item.id), runner.work_key(item)):
             continue
         cache = runner.extractor if isinstance(runner.extractor, CachingExtractor) else None
@@ -185,6 +196,35 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _outside_event_loop(call: Callable[[], T]) -> T:
+    """`call()` here, or on a thread of its own when this thread runs an event loop: a Jupyter cell does, and
+    asyncio.run (which every extraction uses) refuses to start inside a running loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return call()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-extract-call") as thread:
+        return thread.submit(call).result()
+
+
+def _embedded_server_key(settings: Settings) -> tuple[Any, ...]:
+    """What the embedded server is started with (provider.open_endpoint): calls that agree on these share it."""
+    return (settings.model_path, settings.cache_dir, settings.local_ctx, settings.local_threads,
+            settings.local_speculation, documents_in_flight(settings))  # fmt: skip
+
+
+def _endpoint(settings: Settings, progress: Progress | None) -> contextlib.AbstractContextManager[Endpoint]:
+    """Where this call's requests go: a configured server (checked each call), or the process's embedded one,
+    started by the first call that needs it and kept for the next (EMBEDDED_SERVER)."""
+    if not settings.uses_embedded_model:
+        return open_endpoint(settings, progress)
+    return EMBEDDED_SERVER.use(
+        _embedded_server_key(settings),
+        lambda: open_endpoint(settings, progress),
+        lambda endpoint: still_serving(endpoint.base_url),
+    )
+
+
 def extract_batch(
     inputs: Iterable[str | Path],
     output: str | Path,
@@ -207,18 +247,43 @@ def extract_batch(
 
     With `batch`, the documents still to do are first sent as one OpenAI Batch API job (llm_extract.runs.batch_api),
     polled every `batch_poll_s` seconds; answers that fail validation are re-asked, and documents the job
-    failed are done, the normal way. The manifest's "batch" holds the job id, its status history and counts."""
-    settings = settings or load_settings()
+    failed are done, the normal way. The manifest's "batch" holds the job id, its status history and counts.
+
+    The embedded server, when it is the endpoint, stays up for the next call of this process (EMBEDDED_SERVER)."""
+    paths = [Path(p) for p in inputs]
+    run = functools.partial(
+        _extract_into, lambda: iter_inputs(paths), paths, Path(output), settings or load_settings(), limit=limit,
+        retry_invalid=retry_invalid, overwrite=overwrite, cache=cache, observer=observer, progress=progress,
+        batch=batch, batch_poll_s=batch_poll_s,
+    )  # fmt: skip
+    return _outside_event_loop(run)
+
+
+def _extract_into(
+    read: Callable[[], Iterator[Input]],
+    paths: list[Path],
+    output: Path,
+    settings: Settings,
+    *,
+    limit: int | None = None,
+    retry_invalid: bool = False,
+    overwrite: bool = False,
+    cache: ResponseCache | None = None,
+    observer: RunObserver | None = None,
+    progress: Progress | None = None,
+    batch: bool = False,
+    batch_poll_s: float = 30.0,
+) -> RunSummary:
+    """extract_batch of the documents `read()` yields (read from `paths`, or given in memory)."""
     if batch and cache is not None:
         raise LLMExtractError("a Batch API run does not use the response cache: give one or the other")
     if batch and settings.uses_embedded_model:
         raise LLMExtractError("--batch needs a server with the Batch API (--base-url); the embedded one has none")
     if limit is not None and limit < 0:
         raise LLMExtractError(f"--limit must be 0 or more, not {limit}")
-    paths = [Path(p) for p in inputs]
     schema, prompt = load_schema(settings.schema_name), load_prompt(settings.prompt_name)
     settings = settings_for_prompt(settings, prompt)
-    store = RunStore(Path(output))
+    store = RunStore(output)
     store.check_target(paths)
     token_limit = prompt_limit(settings)
     identity = WorkIdentity.of(settings, prompt, schema)
@@ -234,8 +299,8 @@ def extract_batch(
         _check_previous_run(store, identity, overwrite)
         offline = planned_endpoint(settings)
         offline_runner = runner_for(offline)  # builds a client, connects nowhere
-        if batch or _needs_model(offline_runner, paths, limit):
-            endpoint_context: contextlib.AbstractContextManager[Endpoint] = open_endpoint(settings, progress)
+        if batch or _needs_model(offline_runner, read, limit):
+            endpoint_context = _endpoint(settings, progress)
         else:
             endpoint_context = contextlib.nullcontext(offline)
         with endpoint_context as endpoint, contextlib.ExitStack() as stack:
@@ -261,7 +326,7 @@ def extract_batch(
                 runner.prefetch = submitter.run
             stats: RunStats | None = None
             try:
-                stats = runner.run(lambda: iter_inputs(paths), limit=limit, observer=observer)
+                stats = runner.run(read, limit=limit, observer=observer)
                 manifest["status"] = "aborted" if stats.aborted else "complete"
             except BaseException:
                 manifest["status"] = "interrupted"
@@ -276,14 +341,34 @@ def extract_batch(
     return RunSummary(output=store.path, manifest_path=store.manifest_path, manifest=manifest, stats=stats)
 
 
-def extract_text(text: str, settings: Settings | None = None, *, published: str | None = None) -> ExtractionResult:
-    """Extract one article held in memory (starts and stops the embedded server if that is the endpoint)."""
+def extract_text(
+    text: str,
+    settings: Settings | None = None,
+    *,
+    published: str | None = None,
+    doc_id: str = "text",
+    url: str | None = None,
+    source: str | None = None,
+) -> RunLine:
+    """Extract one article held in memory and return its run line, exactly as `extract_batch` would store it.
+
+    The same runner does the work (validation, re-asks, salvage, a too-long article refused or chunked alike),
+    and the line carries what the CLI's does beside the records: `grounding`, `ungrounded`, `normalized`,
+    `anchor` (extraction/annotate.py). `published` (an ISO date) anchors relative dates such as "on Wednesday";
+    an empty text or a `published` that is not a date gives a failure line (status "error"), as in a run.
+    The embedded server, when it is the endpoint, is started by the first call and reused by the next ones."""
     settings = settings or load_settings()
-    document = Document(id="text", text=text, origin="<memory>", published=published)
-    with open_endpoint(settings) as endpoint:
-        extractor = make_extractor(endpoint, settings)
-        request = build_request(document, extractor.prompt)
-        return asyncio.run(extract_one(extractor, request))
+    # As a JSONL line with these fields is read: an empty text, or a `published` that is not a date, is the
+    # same failure line, made before any model call.
+    fields = {"id": doc_id, "text": text, "published": published, "url": url, "source": source}
+    document = _record_document(fields, "<memory>", [])
+    with tempfile.TemporaryDirectory(prefix="llm-extract-text-") as scratch:
+        output = Path(scratch) / "text.jsonl"
+        _outside_event_loop(functools.partial(_extract_into, lambda: iter([document]), [], output, settings))
+        lines, _torn = read_lines(output)
+    if len(lines) != 1:
+        raise LLMExtractError(f"the extraction of {doc_id!r} stored {len(lines)} lines instead of one")
+    return lines[0]
 
 
 async def extract_one(extractor: Extractor, request: ExtractionRequest) -> ExtractionResult:
@@ -461,17 +546,42 @@ def evaluate_suite(
     return outcome
 
 
-def _run_schema(run: Path, suite: Suite | None) -> SchemaSpec:
-    """The schema a stored run was made with: the suite's, else the one its manifest names."""
-    if suite is not None:
-        return load_schema(suite.schema)
-    manifest = read_manifest(run) or {}
-    recorded = manifest.get("schema") or {}
+def _recorded_schema(run: Path) -> SchemaSpec | None:
+    """The schema a stored run's manifest names, when it still loads."""
+    recorded = (read_manifest(run) or {}).get("schema") or {}
     for candidate in (recorded.get("path"), recorded.get("name")):
         if candidate:
             with contextlib.suppress(LLMExtractError):
                 return load_schema(candidate)
-    return load_schema(load_settings().schema_name)
+    return None
+
+
+def _run_schema(run: Path, suite: Suite | None) -> SchemaSpec:
+    """The schema a stored run was made with: the suite's, else the one its manifest names, else the default."""
+    if suite is not None:
+        return load_schema(suite.schema)
+    return _recorded_schema(run) or load_schema(load_settings().schema_name)
+
+
+def load_run(path: str | Path, *, skip_bad_lines: bool = False) -> list[RunLine]:
+    """The lines of a stored run (`extract -o`, an eval's run.jsonl), typed: status, records, grounding,
+    normalized, anchor, usage... A line of an older format reads in the current shape (runline.upgrade), and
+    the records are checked against the schema the run's manifest names, as eval, review and fuse check them.
+
+    A line that is not a run record (cut short by a kill, edited by hand) is an error naming the file, the
+    line and why; with `skip_bad_lines`, a warning each, and the other lines are returned."""
+    path = Path(path)
+    schema = _recorded_schema(path)
+    run = read_run(path, schema.list_field if schema else None, schema.json_schema if schema else None)
+    if run.problems and not skip_bad_lines:
+        named = "; ".join(f"{path}:{problem.line}: {problem.reason}" for problem in run.problems[:3])
+        more = f" (and {len(run.problems) - 3} more)" if len(run.problems) > 3 else ""
+        raise LLMExtractError(
+            f"{named}{more}: not a run record; fix or remove the line, or pass skip_bad_lines=True to read the rest"
+        )
+    for warning in run.warnings():
+        warnings.warn(warning, stacklevel=2)
+    return run.records
 
 
 def review_run(

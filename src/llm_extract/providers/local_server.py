@@ -1,12 +1,15 @@
 """The embedded llama.cpp server (xllamacpp) on 127.0.0.1, in a child process this run owns.
 
-Started once per run on a free port, health-checked, and stopped on exit, on Ctrl-C, and when the
-parent dies (the child watches its parent), so no server outlives the run that started it.
+Started on a free port, health-checked, and stopped on exit, on Ctrl-C, and when the parent dies (the child
+watches its parent), so no server outlives the process that started it. The library keeps one per Python
+process between calls (SharedServer), so a notebook loads the weights once, not once per call.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import os
 import signal
 import socket
@@ -14,8 +17,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
+from typing import Generic, TypeVar
 
 import httpx
 
@@ -50,6 +56,15 @@ def default_slots(cores: int | None = None, memory_bytes: int | None = None, ctx
         fits = (memory_bytes // 2 - WEIGHTS_BYTES) // (ctx_per_slot * KV_BYTES_PER_TOKEN)
         slots = max(1, min(slots, fits))
     return int(slots)
+
+
+def still_serving(base_url: str, timeout_s: float = 2.0) -> bool:
+    """A server started earlier still answers at `base_url` (.../v1): GET /models, which every OpenAI-compatible
+    server has (a crashed or killed one refuses the connection)."""
+    try:
+        return httpx.get(f"{base_url}/models", timeout=timeout_s).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def free_port() -> int:
@@ -141,6 +156,61 @@ class LocalServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+T = TypeVar("T")
+
+
+class SharedServer(Generic[T]):
+    """The embedded server of this Python process, kept between library calls and stopped at interpreter exit.
+
+    Loading the weights takes most of a minute on 2 cores: a notebook calling extract_text once per article
+    paid it every call. Here the first call starts it (`start`: a context manager yielding what callers use,
+    e.g. provider.open_endpoint), later calls with the same configuration `key` reuse it, and one with another
+    key waits until no call is using the old one, stops it and starts its own: one server at a time, since
+    each holds the weights in memory. Threads asking at once start one server (the start holds the lock). A
+    server found dead (`alive` says no) is started again rather than handed out."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._running: tuple[Hashable, T, contextlib.ExitStack] | None = None
+        self._users = 0
+        self._exit_registered = False
+
+    @contextlib.contextmanager
+    def use(
+        self, key: Hashable, start: Callable[[], AbstractContextManager[T]], alive: Callable[[T], bool]
+    ) -> Iterator[T]:
+        """The running server for `key` (started if need be) for the duration of the block."""
+        with self._changed:
+            while self._running is not None and self._running[0] != key and self._users:
+                self._changed.wait()
+            if self._running is not None and (self._running[0] != key or not alive(self._running[1])):
+                self._stop()
+            if self._running is None:
+                stack = contextlib.ExitStack()
+                self._running = (key, stack.enter_context(start()), stack)
+                if not self._exit_registered:
+                    atexit.register(self.close)
+                    self._exit_registered = True
+            self._users += 1
+            value = self._running[1]
+        try:
+            yield value
+        finally:
+            with self._changed:
+                self._users -= 1
+                self._changed.notify_all()
+
+    def close(self) -> None:
+        """Stop the server now (a later use starts a new one); registered to run at interpreter exit."""
+        with self._changed:
+            self._stop()
+
+    def _stop(self) -> None:
+        running, self._running = self._running, None
+        if running is not None:
+            running[2].close()
 
 
 def _watch_parent(parent: int) -> None:
