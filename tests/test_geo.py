@@ -4,6 +4,8 @@ The places are the seed gold's and the MUC-4 keys' own (evals/seeds/gold.jsonl, 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -42,9 +44,58 @@ def test_a_resolved_place_has_coordinates_and_says_which_rule() -> None:
         -89.187, abs=0.01
     )
     assert result["geo_reason"] == "town 'SAN SALVADOR': the only place named SAN SALVADOR in SV"
-    assert locate({"town": "FLORES", "region": "PETEN"}, "GT")["admin1"] == "Petén", "named by the record's region"
-    assert locate({"town": "WASHINGTON D.C."}, "US")["admin1"] == "District of Columbia", "the gazetteer's US states"
+    assert locate({"town": "FLORES", "region": "PETEN"}, "GT")["admin1"] == "Petén"
+    assert locate({"town": "WASHINGTON D.C."}, "US")["admin1"] == "District of Columbia"
     assert locate({"region": "PETEN"}, "GT")["latitude"] is None, "the gazetteer lists towns, not provinces"
+
+
+@pytest.mark.parametrize(
+    ("location", "admin1"),
+    [
+        ({"country": "SV", "town": "SAN SALVADOR"}, "San Salvador Department"),  # TST1-MUC3-0002
+        ({"country": "CO", "town": "MEDELLIN"}, "Antioquia"),  # TST1-MUC3-0006
+        ({"country": "SV", "town": "USULUTAN"}, "Usulután"),  # a department named after its capital
+        ({"country": "PS", "town": "Gaza"}, "Gaza Strip"),  # seed 002
+        ({"country": "IQ", "region": "south of Baghdad"}, "Baghdad"),  # seed 004: near a town (precision 2)
+    ],
+)
+def test_a_place_with_coordinates_gets_its_geonames_admin1_name(location: dict[str, Any], admin1: str) -> None:
+    result = locate(location, location["country"])
+    assert result["admin1"] == admin1 and result["geo_precision"] in (1, 2)
+    assert "admin1 not taken" not in result["geo_reason"]
+
+
+def test_a_nearest_place_across_a_border_gives_no_admin1() -> None:
+    # the border towns' coordinates are nearest to a cities1000 place in the neighbouring country
+    mazza = locate({"town": "Profesor Salvador Mazza"}, "AR")
+    assert (mazza["admin1"], mazza["admin1_code"], mazza["geo_precision"]) == (None, "AR.17", 1)
+    assert mazza["geo_reason"].endswith("; admin1 not taken: the nearest GeoNames place, Yacuiba, is in BO")
+    desaguadero = locate({"town": "Desaguadero"}, "BO")  # Desaguadero, PE, is across the bridge
+    assert desaguadero["admin1"] is None and desaguadero["geo_reason"].endswith("Desaguadero, is in PE")
+    # the record's region still names the ISO subdivision
+    assert locate({"town": "Desaguadero", "region": "La Paz"}, "BO")["admin1"] == "La Paz"
+
+
+LAZY_PROBE = """
+import sys
+from llm_extract.extraction.annotate import annotate
+from llm_extract.extraction.schema_loader import load_schema
+from llm_extract.inputs.documents import Document
+
+spec, document = load_schema("incident_v1"), Document(id="d", text="Rebels attacked a post in PETEN.", origin="t")
+for location in ({"town": None, "region": None, "country": "Guatemala"}, {"region": "PETEN", "country": "GT"}):
+    annotate([{"location": location}], document, spec)
+    print("reverse_geocode" in sys.modules)
+annotate([{"location": {"town": "FLORES", "country": "GT"}}], document, spec)
+print("reverse_geocode" in sys.modules)
+"""
+
+
+def test_annotating_a_record_without_a_placed_town_never_loads_the_admin1_table() -> None:
+    # a fresh interpreter: this one may have loaded it already; the last line shows the probe can see a load
+    probe = subprocess.run([sys.executable, "-c", LAZY_PROBE], capture_output=True, text=True, check=False)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.split() == ["False", "False", "True"], "no place, then a province only, then a town"
 
 
 def test_a_town_of_the_same_name_in_another_country_never_wins() -> None:

