@@ -60,7 +60,17 @@ def command_at(path: tuple[str, ...]) -> typer.core.TyperCommand | typer.core.Ty
 
 def test_every_command_is_covered() -> None:
     leaves = {" ".join(path) for path in PATHS}
-    assert {"extract", "eval", "review", "fuse", "config show", "prompt show", "model info"} <= leaves
+    assert {
+        "extract",
+        "eval",
+        "review",
+        "fuse",
+        "export",
+        "compare",
+        "config show",
+        "prompt show",
+        "model info",
+    } <= leaves
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda path: " ".join(path) or "root")
@@ -100,8 +110,8 @@ def test_extract_help_groups_its_options_in_panels() -> None:
 
 def test_root_help_lists_each_command_on_one_short_line() -> None:
     output = invoke(["--help"]).output
-    rows = [line for line in output.splitlines() if re.match(r"│ (extract|eval|review|fuse) ", line)]
-    assert len(rows) == 4
+    rows = [line for line in output.splitlines() if re.match(r"│ (extract|eval|review|fuse|export|compare) ", line)]
+    assert len(rows) == 6
     continuation = re.compile(r"│ {10}\S")  # a description wrapped under the command names
     assert not any(continuation.match(line) for line in output.splitlines())
 
@@ -205,7 +215,7 @@ def test_an_unexpected_error_is_one_line_and_the_traceback_comes_with_debug(
 # ---- -o/--output --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", ["extract", "eval", "review", "fuse"])
+@pytest.mark.parametrize("command", ["extract", "eval", "review", "fuse", "export", "compare"])
 def test_every_command_that_writes_takes_dash_o(command: str) -> None:
     options = {name for param in command_at((command,)).params for name in param.opts}
     assert {"-o", "--output"} <= options

@@ -1,6 +1,19 @@
 """llm-extract: news articles in, validated and verifiable incident records out."""
 
-from llm_extract.api import RunSummary, dry_run, extract_batch, extract_text, load_run, make_extractor, review_run
+from llm_extract.api import (
+    RunSummary,
+    compare_runs,
+    documents_frame,
+    dry_run,
+    events_frame,
+    export_file,
+    extract_batch,
+    extract_text,
+    incidents_frame,
+    load_run,
+    make_extractor,
+    review_run,
+)
 from llm_extract.core.config import Settings, load_settings
 from llm_extract.extraction.annotate import annotate
 from llm_extract.extraction.extract import ExtractionResult, Extractor
@@ -18,9 +31,14 @@ __all__ = [
     "RunSummary",
     "Settings",
     "annotate",
+    "compare_runs",
+    "documents_frame",
     "dry_run",
+    "events_frame",
+    "export_file",
     "extract_batch",
     "extract_text",
+    "incidents_frame",
     "iter_inputs",
     "load_prompt",
     "load_run",

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
@@ -27,15 +27,22 @@ from typing import Any, TypeVar
 
 from llm_extract.core.config import Settings, load_settings
 from llm_extract.core.errors import LLMExtractError
+from llm_extract.evaluation.compare import RunComparison
+from llm_extract.evaluation.compare import compare_runs as _compare_runs
 from llm_extract.evaluation.eval_report import EvalReport, ReportFormatError
-from llm_extract.evaluation.evaluate import Comparison, check_gate, evaluate_run, reference_section
+from llm_extract.evaluation.evaluate import Comparison, check_gate, coverage_warning, evaluate_run, reference_section
 from llm_extract.evaluation.report import to_markdown
 from llm_extract.events.fusion import Fusion, FusionConfig, fuse, run_incidents
+from llm_extract.export import ExportSummary as ExportSummary  # the library's export surface, re-exported
+from llm_extract.export import documents_frame as documents_frame
+from llm_extract.export import events_frame as events_frame
+from llm_extract.export import export_file as export_file
+from llm_extract.export import incidents_frame as incidents_frame
 from llm_extract.extraction.extract import ExtractionResult, Extractor, RecordExtractor, RetryPolicy, SamplingParams
 from llm_extract.extraction.prompts import PromptTemplate, load_prompt
 from llm_extract.extraction.requests import ExtractionRequest, PromptLimit, build_request, estimate_tokens, prompt_limit
 from llm_extract.extraction.schema_loader import SchemaSpec, load_schema
-from llm_extract.inputs.documents import Document, Input, InputFailure, _record_document, iter_inputs
+from llm_extract.inputs.documents import Document, Input, InputFailure, iter_inputs, record_document
 from llm_extract.providers.local_server import SharedServer, still_serving
 from llm_extract.providers.provider import (
     Endpoint,
@@ -45,6 +52,7 @@ from llm_extract.providers.provider import (
     open_endpoint,
     planned_endpoint,
 )
+from llm_extract.review.compare_page import render_compare
 from llm_extract.review.page import write_review
 from llm_extract.runs.batch_api import BatchSubmitter
 from llm_extract.runs.cache import CachingExtractor, ResponseCache
@@ -54,6 +62,7 @@ from llm_extract.runs.runner import BatchRunner, RunObserver, RunStats, file_tot
 from llm_extract.runs.store import (
     OutputError,
     RunStore,
+    atomic_write,
     check_derived_output,
     line_warning,
     manifest_path_for,
@@ -238,6 +247,7 @@ def extract_batch(
     progress: Progress | None = None,
     batch: bool = False,
     batch_poll_s: float = 30.0,
+    columns: Mapping[str, str] | None = None,
 ) -> RunSummary:
     """Extract every input document into `output` (JSONL) with a manifest beside it; resumable.
 
@@ -249,12 +259,14 @@ def extract_batch(
     polled every `batch_poll_s` seconds; answers that fail validation are re-asked, and documents the job
     failed are done, the normal way. The manifest's "batch" holds the job id, its status history and counts.
 
+    `columns` maps the fields of a .csv/.tsv/.xlsx list of articles to its column names ({"text": "body"}).
+
     The embedded server, when it is the endpoint, stays up for the next call of this process (EMBEDDED_SERVER)."""
     paths = [Path(p) for p in inputs]
     run = functools.partial(
-        _extract_into, lambda: iter_inputs(paths), paths, Path(output), settings or load_settings(), limit=limit,
-        retry_invalid=retry_invalid, overwrite=overwrite, cache=cache, observer=observer, progress=progress,
-        batch=batch, batch_poll_s=batch_poll_s,
+        _extract_into, lambda: iter_inputs(paths, columns=columns), paths, Path(output),
+        settings or load_settings(), limit=limit, retry_invalid=retry_invalid, overwrite=overwrite, cache=cache,
+        observer=observer, progress=progress, batch=batch, batch_poll_s=batch_poll_s,
     )  # fmt: skip
     return _outside_event_loop(run)
 
@@ -361,7 +373,7 @@ def extract_text(
     # As a JSONL line with these fields is read: an empty text, or a `published` that is not a date, is the
     # same failure line, made before any model call.
     fields = {"id": doc_id, "text": text, "published": published, "url": url, "source": source}
-    document = _record_document(fields, "<memory>", [])
+    document = record_document(fields, "<memory>", [])
     with tempfile.TemporaryDirectory(prefix="llm-extract-text-") as scratch:
         output = Path(scratch) / "text.jsonl"
         _outside_event_loop(functools.partial(_extract_into, lambda: iter([document]), [], output, settings))
@@ -390,7 +402,10 @@ class DryRunItem:
 
 
 def dry_run(
-    inputs: Iterable[str | Path], settings: Settings | None = None, limit: int | None = None
+    inputs: Iterable[str | Path],
+    settings: Settings | None = None,
+    limit: int | None = None,
+    columns: Mapping[str, str] | None = None,
 ) -> list[DryRunItem]:
     """Render every request without calling any model: what would be sent, and about how many tokens."""
     settings = settings or load_settings()
@@ -398,7 +413,7 @@ def dry_run(
     prompt = load_prompt(settings.prompt_name)
     token_limit = prompt_limit(settings)
     items: list[DryRunItem] = []
-    for item in iter_inputs(Path(p) for p in inputs):
+    for item in iter_inputs((Path(p) for p in inputs), columns=columns):
         if limit is not None and len(items) >= limit:
             break
         if isinstance(item, InputFailure):
@@ -540,6 +555,9 @@ def evaluate_suite(
     except OSError as exc:
         raise OutputError(f"cannot write the report in --out {out_dir}: {exc.strerror or exc}") from exc
     warnings = [line_warning(run, item.line, item.reason) for item in report.run.skipped_lines]
+    partial = coverage_warning(report)
+    if partial:
+        warnings.append(partial)
     outcome = EvalOutcome(report, comparison, report_json, report_md, run, warnings)
     if outcome.scored_nothing:
         warnings.append(f"no document of {run} came back ok for the gold of suite {suite.name}: every score is 0")
@@ -602,6 +620,26 @@ def review_run(
     loaded = suite if isinstance(suite, Suite) or suite is None else load_suite(suite)
     paths = None if documents is None else [Path(p) for p in documents]
     return write_review(run, Path(output), _run_schema(run, loaded), paths, loaded)
+
+
+def compare_runs(
+    run_a: str | Path, run_b: str | Path, suite: str | Path | Suite, *, only_different: bool = False
+) -> RunComparison:
+    """Score two stored runs against a suite's gold and line them up document by document (no model call)."""
+    for run in (run_a, run_b):
+        if not Path(run).is_file():
+            raise LLMExtractError(f"no run at {run}: give the JSONL written by `llm-extract extract -o`")
+    return _compare_runs(Path(run_a), Path(run_b), suite, only_different=only_different)
+
+
+def write_compare_page(comparison: RunComparison, output: str | Path) -> Path:
+    """Write the side-by-side HTML page of a comparison; like the review page, it replaces only a page of its own
+    kind and never one of the runs."""
+    output = Path(output)
+    runs = [Path(comparison.report_a.run.path), Path(comparison.report_b.run.path)]
+    check_derived_output(output, runs, "compare page", lambda head: b"<title>llm-extract compare" in head)
+    atomic_write(output, render_compare(comparison).encode("utf-8"))
+    return output
 
 
 @dataclass

@@ -37,6 +37,8 @@ from llm_extract.evaluation.eval_report import EvalReport, Scores
 from llm_extract.evaluation.report import describe_change, plain_scores, score_rows
 from llm_extract.events.event import FusedEvent
 from llm_extract.events.fusion import FusionConfig
+from llm_extract.inputs.tables import parse_columns
+from llm_extract.review.compare_table import documents_table, overall_table, summary_line
 from llm_extract.runs.runline import RunLine
 
 DEBUG = "llm_extract.debug"  # ctx.meta key: --debug was given
@@ -65,7 +67,15 @@ def _fail(exc: Exception) -> typer.Exit:
 
 
 class _Reported(TyperGroup):
-    """The root group: any command's exception ends as `_fail`'s line, unless --debug asks for the traceback."""
+    """The root group: any command's exception ends as `_fail`'s line, unless --debug asks for the traceback.
+
+    `eval compare A B` is routed to the `compare` command: eval's own argument is a suite name, so click would
+    otherwise read "compare" as a suite."""
+
+    def resolve_command(self, ctx: ClickContext, args: list[str]) -> Any:
+        if len(args) > 1 and args[:2] == ["eval", "compare"]:
+            args = ["compare", *args[2:]]
+        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: ClickContext) -> Any:
         try:
@@ -436,7 +446,7 @@ def extract(
     inputs: Annotated[
         list[Path],
         typer.Argument(
-            help=".txt/.md files, folders of them, or JSONL (id, text, published?, url?, source?)",
+            help="Article files (.txt .md .html .pdf), folders of them, JSONL, or .csv/.tsv/.xlsx lists",
             metavar="INPUTS",
             show_default=False,
         ),
@@ -454,6 +464,14 @@ def extract(
     limit: Annotated[
         int | None,
         typer.Option(min=0, help="Only the first N inputs", metavar="N", show_default="all"),
+    ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            help="Column names of a .csv/.tsv/.xlsx list: FIELD=COLUMN pairs, e.g. text=body,id=ID",
+            metavar="MAP",
+            show_default="id text published url source title",
+        ),
     ] = None,
     overwrite: Annotated[
         bool,
@@ -508,8 +526,9 @@ def extract(
     Settings flags beat LLM_EXTRACT_* variables, which beat the config file: see `llm-extract config show`.
     """
     settings = _settings(ctx, config).settings
+    mapping = parse_columns(columns) if columns else None
     if dry_run:
-        _print_dry_run(api.dry_run(inputs, settings, limit))
+        _print_dry_run(api.dry_run(inputs, settings, limit, columns=mapping))
         return
     if output is None:
         raise typer.BadParameter("give -o OUT.jsonl (or --dry-run)", param_hint="-o/--output")
@@ -517,7 +536,7 @@ def extract(
         with _run_display() as display:
             summary = api.extract_batch(
                 inputs, output, settings, limit=limit, retry_invalid=retry_invalid, overwrite=overwrite,
-                observer=display, progress=_say, batch=batch, batch_poll_s=batch_poll_s,
+                observer=display, progress=_say, batch=batch, batch_poll_s=batch_poll_s, columns=mapping,
             )  # fmt: skip
     except KeyboardInterrupt as exc:
         console.print("[yellow]interrupted[/]: finished documents are saved; rerun the same command to resume")
@@ -801,6 +820,89 @@ def fuse_command(
         f"conflicts, {stats['borderline_events']} borderline); {stats['candidate_pairs']:,} of {stats['all_pairs']:,} "
         f"pairs compared, {stats['seconds']:.2f} s -> {shown(output)}"
     )
+
+
+class ExportTable(StrEnum):
+    """export's --table: which of a file's tables a one-table format gets."""
+
+    INCIDENTS = "incidents"
+    DOCUMENTS = "documents"
+    EVENTS = "events"
+
+
+@app.command("export", short_help="Export a run or events as a table (CSV, Excel, Parquet, DuckDB).")
+def export_command(
+    source: Annotated[
+        Path,
+        typer.Argument(help="A stored run (JSONL from `extract`) or events (from `fuse`)", metavar="SOURCE"),
+    ],
+    to: Annotated[
+        Path,
+        typer.Option(
+            "--to",
+            "-o",
+            "--output",
+            help="The table file; its suffix picks the format: .csv .parquet .xlsx .sqlite .db .duckdb",
+            metavar="PATH",
+            show_default="none: required",
+        ),
+    ],
+    force: Annotated[bool, _flag("--force", "Replace the table file if it exists", default="off: refused")] = False,
+    table: Annotated[
+        ExportTable | None,
+        typer.Option(
+            help="Only this table: incidents, documents or events (a one-table format gets incidents or events)",
+            metavar="TABLE",
+            show_default="all the file's tables",
+        ),
+    ] = None,
+) -> None:
+    """Write a run (one row per incident, and one per document) or fused events as a table an analyst opens.
+
+    The columns are ACLED-like, the normalised values beside the model's own; docs/CODEBOOK.md documents each.
+    Parquet, Excel and DuckDB need the export extra: pip install "llm-extract\\[export]".
+    """
+    summary = api.export_file(source, to, overwrite=force, table=table and table.value)
+    _warn_all(summary.warnings)
+    rows = ", ".join(f"{count} {name} rows" for name, count in summary.rows.items())
+    out.print(f"wrote {shown(summary.dest)} ({summary.format}): {rows}", soft_wrap=True)
+
+
+@app.command("compare", short_help="Compare two runs of a suite, document by document.")
+def compare_command(
+    run_a: Annotated[Path, typer.Argument(help="The run before (JSONL)", metavar="RUN_A")],
+    run_b: Annotated[Path, typer.Argument(help="The run after (JSONL)", metavar="RUN_B")],
+    suite: Annotated[
+        str,
+        typer.Option(
+            help="The suite whose gold both runs are scored against (name or folder)",
+            metavar="SUITE",
+            show_default="none: required",
+        ),
+    ],
+    only_different: Annotated[
+        bool, _flag("--only-different", "List only documents whose records or scores differ")
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o", "--output", help="Also write the side-by-side HTML page here", metavar="PATH", show_default="none"
+        ),
+    ] = None,
+    rows: Annotated[int, typer.Option(min=1, help="Documents listed in the terminal", metavar="N")] = 20,
+) -> None:
+    """Score two runs against a suite's gold and line them up document by document: regressions first.
+
+    Re-scoring only: no model is called. The HTML page shows each document's records of both runs beside the gold.
+    """
+    comparison = api.compare_runs(run_a, run_b, suite, only_different=only_different)
+    _warn_all(comparison.warnings)
+    out.print(overall_table(comparison))
+    out.print(documents_table(comparison, limit=rows))
+    out.print(shown(summary_line(comparison)), soft_wrap=True)
+    if output is not None:
+        written = api.write_compare_page(comparison, output)
+        console.print(f"page: {shown(written)}", soft_wrap=True)
 
 
 def _shown(value: Any) -> str:

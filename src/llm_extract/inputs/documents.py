@@ -388,10 +388,10 @@ def _jsonl_documents(path: Path) -> Iterator[Input]:
         if not isinstance(record, dict):
             yield InputFailure(origin, origin, "line is not a JSON object")
             continue
-        yield _record_document(record, origin, line_notes)
+        yield record_document(record, origin, line_notes)
 
 
-def _record_document(record: Mapping[str, object], origin: str, notes: list[str]) -> Input:
+def record_document(record: Mapping[str, object], origin: str, notes: list[str]) -> Input:
     """One article from a JSONL line or a table row: an id and a text are required, the rest is metadata."""
     raw_id = _first_key(record, ID_KEYS)
     if not isinstance(raw_id, str | int) or isinstance(raw_id, bool) or str(raw_id).strip() == "":
@@ -438,7 +438,7 @@ def _row_document(row: Row, path: Path, where: str, notes: tuple[str, ...]) -> I
     record: dict[str, object] = dict(row.fields)
     if "id" not in record:  # a table without an id column: its rows are named by file and row
         record["id"] = f"{_safe_path(path.stem)}:{row.where}"
-    return _record_document(record, f"{where}:{row.where}", list(notes))
+    return record_document(record, f"{where}:{row.where}", list(notes))
 
 
 def _file_inputs(path: Path, doc_id: str, columns: Mapping[str, str] | None) -> Iterator[Input]:

@@ -254,7 +254,8 @@ def read_run(path: Path, list_field: str | None = None, shape: JsonSchema | None
     return RunLines(path, records, problems, numbers)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to a temporary file beside `path`, then rename: a killed write never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with temporary.open("wb") as handle:
@@ -399,7 +400,7 @@ class RunStore:
                     dropped += 1
             try:
                 if dropped:
-                    _atomic_write(self.path, b"".join(line.to_json() + b"\n" for line in kept.values()))
+                    atomic_write(self.path, b"".join(line.to_json() + b"\n" for line in kept.values()))
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             except OSError as exc:
                 raise OutputError(f"cannot write {self.requested}: {exc.strerror or exc}") from exc
@@ -424,6 +425,6 @@ class RunStore:
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         text = json.dumps(json.loads(finite_json(manifest)), indent=2, ensure_ascii=True) + "\n"
         try:
-            _atomic_write(self.manifest_path, text.encode("ascii"))
+            atomic_write(self.manifest_path, text.encode("ascii"))
         except OSError as exc:
             raise OutputError(f"cannot write the manifest {self.manifest_path}: {exc.strerror or exc}") from exc

@@ -1,0 +1,86 @@
+"""The commands over the export, comparison and input-table libraries: what a user types reaches them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from llm_extract import load_run
+from llm_extract.cli import app
+from llm_extract.runs.runline import RunLine
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED_RUN = ROOT / "evals" / "seeds" / "reference_run.jsonl"
+OTHER_SEED_RUN = ROOT / "tests" / "data" / "scoring" / "seeds_run.jsonl"
+WIDE = {"COLUMNS": "200", "TERM": "dumb"}
+
+
+def invoke(args: list[str]):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(app, args, env=WIDE)
+
+
+def seed_lines() -> list[RunLine]:
+    return load_run(SEED_RUN)
+
+
+def test_export_writes_the_table_the_suffix_names_and_refuses_to_replace_it(tmp_path: Path) -> None:
+    dest = tmp_path / "seeds.csv"
+    result = invoke(["export", str(SEED_RUN), "--to", str(dest)])
+    assert result.exit_code == 0, result.output
+    incidents = sum(len(line.records) for line in seed_lines())
+    assert incidents
+    assert f"{incidents} incidents rows" in result.output
+    assert len(pd.read_csv(dest)) == incidents
+    before = dest.read_bytes()
+    again = invoke(["export", str(SEED_RUN), "-o", str(dest)])
+    assert again.exit_code == 2 and "--force" in again.output and dest.read_bytes() == before
+    forced = invoke(["export", str(SEED_RUN), "--output", str(dest), "--force", "--table", "documents"])
+    assert forced.exit_code == 0, forced.output
+    assert len(pd.read_csv(dest)) == len(seed_lines())  # the documents table now
+
+
+def test_export_names_the_suffixes_it_knows(tmp_path: Path) -> None:
+    result = invoke(["export", str(SEED_RUN), "--to", str(tmp_path / "seeds.txt")])
+    assert result.exit_code == 2 and ".parquet" in result.output and "Traceback" not in result.output
+
+
+def test_eval_compare_is_routed_to_compare_and_writes_the_page(tmp_path: Path) -> None:
+    page = tmp_path / "compare.html"
+    routed = invoke(["eval", "compare", str(SEED_RUN), str(OTHER_SEED_RUN), "--suite", "seeds", "-o", str(page)])
+    direct = invoke(["compare", str(SEED_RUN), str(OTHER_SEED_RUN), "--suite", "seeds"])
+    assert routed.exit_code == 0 and direct.exit_code == 0, routed.output + direct.output
+    assert "1 worse, 4 better" in routed.output and "1 worse, 4 better" in direct.output
+    assert page.read_text(encoding="utf-8").count("<section") >= 5
+    other = tmp_path / "notes.html"
+    other.write_text("<html>my own notes</html>")
+    refused = invoke(["compare", str(SEED_RUN), str(OTHER_SEED_RUN), "--suite", "seeds", "-o", str(other)])
+    assert refused.exit_code == 2 and other.read_text() == "<html>my own notes</html>"
+
+
+def test_eval_still_takes_a_suite_named_like_a_word(tmp_path: Path) -> None:
+    result = invoke(["eval", "seeds", "--run", str(SEED_RUN), "-o", str(tmp_path / "out")])
+    assert result.exit_code in (0, 1), result.output  # 1: the plain reference is under the suite's gates
+    assert (tmp_path / "out" / "report.json").is_file()
+
+
+def test_extract_columns_flag_reads_a_csv_list_in_a_dry_run(tmp_path: Path) -> None:
+    table = tmp_path / "articles.csv"
+    pd.DataFrame({"ID": ["a1", "a2"], "body": ["A bomb exploded in Lima.", "Two soldiers were killed."]}).to_csv(
+        table, index=False
+    )
+    result = invoke(["extract", str(table), "--dry-run", "--columns", "text=body,id=ID"])
+    assert result.exit_code == 0, result.output
+    assert "a1" in result.output and "a2" in result.output
+    bad = invoke(["extract", str(table), "--dry-run", "--columns", "textbody"])
+    assert bad.exit_code == 2 and "--columns" in bad.output
+
+
+def test_eval_warns_when_the_run_covers_part_of_the_suite(tmp_path: Path) -> None:
+    partial = tmp_path / "partial.jsonl"
+    partial.write_text(SEED_RUN.read_text().splitlines()[0] + "\n")
+    result = invoke(["eval", "seeds", "--run", str(partial), "-o", str(tmp_path / "out")])
+    assert "covers 1 of the 5 gold documents" in " ".join(result.output.split()), result.output
+    assert json.loads((tmp_path / "out" / "report.json").read_text())
