@@ -44,7 +44,7 @@ def _muc4_path(stem: str) -> Path:
 
 
 def _muc4_result(path: Path, replay_settings: Settings, salvage: bool = True) -> tuple[ExtractionResult, str]:
-    # muc4_v2: the prompt with worked examples, measured against the suite's muc4_v1 in the README.
+    # muc4_v2: the prompt with worked examples, measured against the suite's muc4_v1 in docs/results.md.
     update = {"schema_name": load_suite("muc4").schema, "prompt_name": "muc4_v2", "salvage": salvage}
     settings = replay_settings.model_copy(update=update)
     extractor = make_extractor(remote_endpoint(settings), settings)

@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     local_speculation: bool = Field(
         False,
         description="n-gram speculative decoding in the local server (drafts from text already seen); off by "
-        "default: on 2 cores it gave 1.08x and changed answers (README, 'Measured figures')",
+        "default: on 2 cores it gave 1.08x and changed answers (docs/benchmarks.md)",
     )
     cache_dir: Path = Field(Path(platformdirs.user_cache_dir("llm-extract")))
 

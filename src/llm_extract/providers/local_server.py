@@ -29,7 +29,7 @@ from llm_extract.core.errors import ServerStartError
 
 MODEL_ALIAS = "local"
 START_TIMEOUT_S = 180.0
-# Slots decode several documents at once. Measured on 2 cores (bench/local_model.py, README "Measured figures"): 4
+# Slots decode several documents at once. Measured on 2 cores (bench/local_model.py, docs/benchmarks.md): 4
 # slots gave 1.09x the articles per hour of one on the seeds, and changed answers (batched arithmetic; grounding
 # rate 0.73 -> 0.67), so one slot per two cores; more cores are untested.
 CORES_PER_SLOT = 2
