@@ -15,34 +15,9 @@ import jinja2
 
 from llm_extract.evaluation.compare import AlignedIncident, DocumentComparison, FieldLine, Headline, RunComparison, Side
 from llm_extract.evaluation.eval_report import EvalReport
+from llm_extract.review.labels import value_text
 
-ALTERNATIVES = 3  # accepted spellings of a gold value shown before "+N accepted"
 MARKS = {"correct": "✓", "partial": "½", "wrong": "✗", "spurious": "+", "missed": "−", "empty": ""}
-
-
-def _one(value: Any) -> str:
-    """One value as words: alternatives joined by ' / ', a number range as low–high, booleans as yes/no."""
-    if value is None or value == []:
-        return "∅"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list):
-        more = len(value) - ALTERNATIVES
-        return " / ".join(_one(item) for item in value[:ALTERNATIVES]) + (f" (+{more} accepted)" if more > 0 else "")
-    if isinstance(value, dict) and set(value) == {"range"}:
-        low, high = value["range"]
-        return f"{_one(low)}–{_one(high)}"
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
-
-
-def value_text(value: Any, many: bool) -> str:
-    """A field's value as text, not a Python repr: a list field's items joined by '; ' (each item's accepted
-    spellings by ' / '), a single field's accepted alternatives by ' / '."""
-    if many and isinstance(value, list) and value:
-        return "; ".join(_one(item) for item in value)
-    return _one(value)
 
 
 def _cell(line: FieldLine, side: str) -> dict[str, Any]:
