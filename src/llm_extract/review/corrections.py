@@ -23,15 +23,17 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from llm_extract.core.errors import LLMExtractError
 from llm_extract.core.paths import Loc, loc_of, path_of
-from llm_extract.runs.runline import RunLine, now_iso
-from llm_extract.runs.store import manifest_path_for, read_run
+from llm_extract.extraction.schema_loader import SchemaSpec, load_schema
+from llm_extract.runs.runline import FORMAT, RunLine, now_iso
+from llm_extract.runs.store import RunStore, atomic_write, manifest_path_for, read_manifest, read_run, record_problem
+from llm_extract.scoring.fields import ScoringConfig
+from llm_extract.scoring.suite import Suite, load_suite
 
 Action = Literal["accept", "reject", "edit", "add", "note"]
 ACTIONS: tuple[Action, ...] = get_args(Action)
@@ -244,8 +246,20 @@ class CorrectionStore:
                 connection.execute("ROLLBACK")
                 raise
         assert cursor.lastrowid is not None
-        return Decision(cursor.lastrowid, doc_id, record_index, action, path, _loads(before_json),
-                        _loads(after_json), start, end, who, at, note)  # fmt: skip
+        return Decision(
+            cursor.lastrowid,
+            doc_id,
+            record_index,
+            action,
+            path,
+            _loads(before_json),
+            _loads(after_json),
+            start,
+            end,
+            who,
+            at,
+            note,
+        )
 
     @staticmethod
     def _next_index(connection: sqlite3.Connection, doc_id: str, records: int) -> int:
@@ -326,7 +340,7 @@ def _check_decision(
             loc = loc_of(path)
         except ValueError:
             loc = ()
-        if not loc or not isinstance(loc[0], str) or path_of(loc) != path or not all(loc):
+        if not loc or not isinstance(loc[0], str) or path_of(loc) != path or "" in loc:
             raise CorrectionError(f"{where}: {path!r} is not a field path like 'location.town' or 'targets[0].name'")
     if action == "add" and not isinstance(after, dict):
         raise CorrectionError(f"{where}: an added record is a JSON object, not {type(after).__name__}")
@@ -427,8 +441,9 @@ def apply_decisions(line: RunLine, decisions: list[Decision], list_field: str | 
         _ground_picked(stored, field_name, sources, picked)
     stored[REVIEWED_KEY] = _reviewed_entry(line, decisions, changes, sources, reviewed)
     corrected = RunLine.from_stored(stored, field_name)
-    return CorrectedLine(corrected, changes, reviewed, sources, frozenset(accepted - rejected), frozenset(added),
-                         edited)  # fmt: skip
+    return CorrectedLine(
+        corrected, changes, reviewed, sources, frozenset(accepted - rejected), frozenset(added), edited
+    )
 
 
 def _reviewed_entry(
@@ -538,11 +553,283 @@ def _ground_picked(
     for index, path, decision in picked:
         if index in position:
             concrete = path_of((list_field, position[index], *loc_of(path)))
-            stored["grounding"].append({"path": concrete, "quote": decision.after, "status": "exact",
-                                        "start": decision.start, "end": decision.end, "score": 100.0})  # fmt: skip
+            stored["grounding"].append(
+                {
+                    "path": concrete,
+                    "quote": decision.after,
+                    "status": "exact",
+                    "start": decision.start,
+                    "end": decision.end,
+                    "score": 100.0,
+                }
+            )
 
 
-def iter_corrected(store: CorrectionStore) -> Iterator[CorrectedLine]:
-    """Every line of the store's run, corrected, in file order."""
-    for line in store.lines():
-        yield store.corrected(line)
+# ---- the corrected run ------------------------------------------------------------------------------
+
+
+def open_store(run: Path, db: Path | None = None) -> CorrectionStore:
+    """The store of decisions on `run` (`db`, else beside the run), which must exist: reading corrections never
+    makes an empty database."""
+    run = Path(run)
+    db = store_beside(run) if db is None else Path(db)
+    if not db.is_file():
+        raise CorrectionError(
+            f"no corrections at {db}: review the run first (llm-extract review {run} --serve), or give --db"
+        )
+    return CorrectionStore(db, run)
+
+
+def corrected_run(run: Path, db: Path | None = None) -> list[CorrectedLine]:
+    """Every line of `run` with its decisions applied, in file order (lines without decisions as they are)."""
+    store = open_store(run, db)
+    return [store.corrected(line) for line in store.lines()]
+
+
+def _run_schema(run: Path) -> SchemaSpec | None:
+    """The schema the run's manifest names, when it still loads (what checks the corrected records' shape)."""
+    recorded = (read_manifest(run) or {}).get("schema") or {}
+    for candidate in (recorded.get("path"), recorded.get("name")):
+        if candidate:
+            try:
+                return load_schema(candidate)
+            except LLMExtractError:
+                continue
+    return None
+
+
+def write_corrected_run(run: Path, dest: Path, db: Path | None = None, *, overwrite: bool = False) -> Path:
+    """Write the corrected run to `dest` (JSONL, every line of the run, reviewed ones corrected), and beside it a
+    manifest: the run's own, with a `corrected` entry naming the run, its sha256 and the corrections. Readers
+    (eval, review, export) take it as any run. Refuses to replace the run, its manifest or the corrections, and
+    any existing file unless `overwrite`; a corrected record the run's schema could not read is an error naming
+    its document. Both files are written atomically."""
+    run, dest = Path(run), Path(dest)
+    db = store_beside(run) if db is None else Path(db)
+    manifest = manifest_path_for(dest)
+    protected = {os.path.realpath(p) for p in (run, manifest_path_for(run), db)}
+    if {os.path.realpath(dest), os.path.realpath(manifest)} & protected:
+        raise CorrectionError(f"--to {dest} would replace the run {run}, its manifest or its corrections {db}")
+    for existing in (dest, manifest):
+        if existing.exists() and not overwrite:
+            raise CorrectionError(f"{existing} exists; give --force to replace it")
+        if existing.exists() and not existing.is_file():
+            raise CorrectionError(f"{existing} is not a regular file; give a file path for the corrected run")
+    store = open_store(run, db)
+    lines = [store.corrected(line) for line in store.lines()]
+    schema = _run_schema(run)
+    for corrected in lines:
+        line = corrected.line
+        problem = record_problem(line.to_dict(), line.list_field, schema.json_schema if schema else None)
+        if problem is not None:
+            raise CorrectionError(
+                f"document {line.doc_id!r}: the corrected line is not a run record ({problem}); "
+                "correct the decision that made it"
+            )
+    source = read_manifest(run) or {"tool": {"name": "llm-extract"}}
+    entry = {
+        "from": str(run),
+        "run_sha256": store.run_sha256,
+        "corrections": str(db),
+        "at": now_iso(),
+        "decisions": len(store.decisions()),
+        "reviewed_documents": sum(c.reviewed for c in lines),
+        "line_format": FORMAT,
+    }
+    target = RunStore(dest)
+    with target.locked():
+        atomic_write(target.path, b"".join(corrected.line.to_json() + b"\n" for corrected in lines))
+        target.write_manifest({**source, "corrected": entry})
+    return dest
+
+
+# ---- gold from corrections ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GoldSummary:
+    """What add_gold did to a suite's gold file."""
+
+    gold_path: Path
+    added: tuple[str, ...]  # documents new to the gold, appended
+    replaced: tuple[str, ...]  # documents whose gold line was replaced (replace=True)
+    incidents: int  # gold incidents written
+
+    @property
+    def documents(self) -> int:
+        return len(self.added) + len(self.replaced)
+
+
+# A scored path as a tree: key -> (a list the rest reads element by element, the keys below it).
+_Tree = dict[str, tuple[bool, "_Tree"]]
+
+
+def _scored_tree(config: ScoringConfig) -> _Tree:
+    """The keys the suite scores (fields, their precision paths, the role), as a tree."""
+    tree: _Tree = {}
+    paths = [config.role_path, *(spec.path for spec in config.fields)]
+    paths += [spec.precision_path for spec in config.fields if spec.precision_path]
+    for path in paths:
+        node = tree
+        for key, is_list in _steps(path):
+            listed, below = node.setdefault(key, (is_list, {}))
+            node[key] = (listed or is_list, below)
+            node = below
+    return tree
+
+
+def _steps(path: str) -> list[tuple[str, bool]]:
+    return [(part.removesuffix("[]"), part.endswith("[]")) for part in path.split(".")]
+
+
+def _prune(node: Any, tree: _Tree) -> Any:
+    """The record with only the scored keys (free text, evidence and unscored keys left out, as in gold)."""
+    if not tree:
+        return copy.deepcopy(node)
+    if isinstance(node, list):
+        return [_prune(item, tree) for item in node]
+    if not isinstance(node, dict):
+        return copy.deepcopy(node)
+    return {key: _prune(node[key], tree[key][1]) for key in tree if key in node}
+
+
+def _soften(node: dict[str, Any], tree: _Tree, loc: Loc, edits: list[Loc], precision: frozenset[Loc]) -> None:
+    """Mark what the reviewer did not confirm as accepted but not required, in the gold format's own terms: a
+    scalar becomes [value, null], a null or an empty list is left out (not scored: nobody said the article has
+    none), a list element gets "optional": true (or the keys not edited, "optional": [keys]), a plain element
+    {"optional": value}. A date's precision stays as it is: the scorer reads it as one value beside the date.
+    What an edit reached (the path, above it or below it) stays required."""
+    for key, (is_list, below) in tree.items():
+        if key not in node:
+            continue
+        here, value = (*loc, key), node[key]
+        if _edited(here, edits, below_too=False):
+            continue
+        if is_list and isinstance(value, list):
+            if not value:
+                del node[key]
+            for index, element in enumerate(value):
+                at = (*here, index)
+                if _edited(at, edits, below_too=False):
+                    continue
+                if isinstance(element, dict) and below:
+                    kept = [k for k in below if k in element and not _edited((*at, k), edits, below_too=True)]
+                    whole = len(kept) == len([k for k in below if k in element])
+                    if kept:
+                        element["optional"] = True if whole else kept
+                else:
+                    value[index] = {"optional": element}
+        elif below and isinstance(value, dict):
+            _soften(value, below, here, edits, precision)
+        elif _edited(here, edits, below_too=True):
+            continue
+        elif value is None or (below and not isinstance(value, dict)):
+            del node[key]
+        elif _generic(here) not in precision:
+            node[key] = [value, None]
+
+
+def _edited(loc: Loc, edits: list[Loc], *, below_too: bool) -> bool:
+    """An edit set this value or a value above it (or, `below_too`, a value under it)."""
+    return any(edit == loc[: len(edit)] or (below_too and loc == edit[: len(loc)]) for edit in edits)
+
+
+def _generic(loc: Loc) -> Loc:
+    return tuple(part for part in loc if isinstance(part, str))
+
+
+def gold_incident(
+    record: dict[str, Any], config: ScoringConfig, *, id: str, optional: bool, confirmed: bool, edits: list[Loc]
+) -> dict[str, Any]:
+    """One corrected record as a gold incident: its scored values (the run's, or the reviewer's where edited:
+    a value picked from the text is the gold value), every one required when the reviewer `confirmed` the
+    record (accepted or added it), and otherwise only those edited (_soften says how the rest is marked)."""
+    gold: dict[str, Any] = {"id": id, "optional": optional, **_prune(record, _scored_tree(config))}
+    if not confirmed:
+        precision = frozenset(tuple(k for k, _ in _steps(s.precision_path)) for s in config.fields if s.precision_path)
+        _soften(gold, _scored_tree(config), (), edits, precision)
+    return gold
+
+
+def _gold_line(corrected: CorrectedLine, config: ScoringConfig, run: Path) -> dict[str, Any]:
+    """A reviewed document's gold line: one incident per corrected record, in the corrected order. A record
+    the reviewer accepted or added is gold as it stands; one edited but not accepted is gold where edited and
+    accepted-but-not-required elsewhere; one nobody decided on is an optional incident of that kind."""
+    line = corrected.line
+    incidents = []
+    for number, (source, record) in enumerate(zip(corrected.sources, line.records, strict=True), start=1):
+        confirmed = source in corrected.accepted or source in corrected.added
+        decided = confirmed or source in corrected.edited
+        incidents.append(
+            gold_incident(
+                record,
+                config,
+                id=f"{line.doc_id}-{number}",
+                optional=not decided,
+                confirmed=confirmed,
+                edits=corrected.edited.get(source, []),
+            )
+        )
+    review = line.extra(REVIEWED_KEY) or {}
+    notes = f"from the review of {run.name} by {', '.join(review.get('who', []))} ({review.get('at')})"
+    said = [entry["note"] for entry in review.get("notes", [])]
+    return {"doc_id": line.doc_id, "incidents": incidents, "notes": "; ".join([notes, *said])}
+
+
+def gold_lines(run: Path, suite: str | Path | Suite, db: Path | None = None) -> list[dict[str, Any]]:
+    """The gold lines of the reviewed documents of `run` for `suite` (a "fields" suite: incident records), in
+    run order; documents nobody reviewed give none."""
+    loaded = suite if isinstance(suite, Suite) else load_suite(suite)
+    if loaded.scoring is None:
+        raise CorrectionError(
+            f"suite {loaded.name} scores {loaded.profile} templates: gold from corrections is "
+            "written for suites of incident records (scoring profile 'fields')"
+        )
+    schema = load_schema(loaded.schema).name
+    out = []
+    for corrected in corrected_run(run, db):
+        if not corrected.reviewed:
+            continue
+        made_with = corrected.line.schema_ref.name if corrected.line.schema_ref else None
+        if made_with is not None and made_with != schema:
+            raise CorrectionError(
+                f"document {corrected.line.doc_id!r}: the run's records are {made_with} records, "
+                f"and suite {loaded.name}'s gold is {schema}: review a run of the suite's schema"
+            )
+        out.append(_gold_line(corrected, loaded.scoring, Path(run)))
+    return out
+
+
+def add_gold(suite: str | Path | Suite, run: Path, db: Path | None = None, *, replace: bool = False) -> GoldSummary:
+    """Add the gold lines of the reviewed documents of `run` to the suite's gold file: new documents appended,
+    a document already in the gold refused (nothing is written) unless `replace`, then its line replaced where
+    it stands. Other lines are kept byte for byte; the file is written atomically."""
+    loaded = suite if isinstance(suite, Suite) else load_suite(suite)
+    lines = gold_lines(run, loaded, db)
+    if not lines:
+        raise CorrectionError(
+            f"no document of {run} is reviewed (accepted, rejected, edited or added to): there is no gold to add"
+        )
+    path = loaded.gold_path
+    existing = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    position = {}
+    for number, text in enumerate(existing):
+        if text.strip():
+            try:
+                position[json.loads(text)["doc_id"]] = number
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise CorrectionError(f"{path}:{number + 1}: not a gold line ({exc}); fix it first") from exc
+    clash = [line["doc_id"] for line in lines if line["doc_id"] in position]
+    if clash and not replace:
+        raise CorrectionError(f"{', '.join(clash)} already in the gold {path}; give --replace to replace them")
+    added = []
+    for line in lines:
+        text = json.dumps(line)
+        if line["doc_id"] in position:
+            existing[position[line["doc_id"]]] = text
+        else:
+            existing.append(text)
+            added.append(line["doc_id"])
+    atomic_write(path, ("\n".join(existing) + "\n").encode("utf-8"))
+    incidents = sum(len(line["incidents"]) for line in lines)
+    return GoldSummary(path, tuple(added), tuple(clash), incidents)
