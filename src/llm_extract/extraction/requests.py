@@ -1,10 +1,8 @@
 """Documents become extraction requests: rendered messages, the text's hash, and the passages marked as injections.
 
-An article too long for the model's context is refused before sending, not chunked: chunks would each
-give their own incidents (one attack reported across two chunks twice, or half of it in each), breaking
-"one model answer per document", and the server would otherwise truncate the prompt or fail with an error
-that does not say why. The refusal names the estimate and the limit, so the user can raise `local_ctx` /
-`context_tokens` or split the article.
+An article too long for the model's context is not sent whole: the server would truncate the prompt or fail with
+an error that does not say why. `PromptLimit.refusal` names the estimate and the limit; the runner then extracts
+the article in chunks that fit (chunking.py) and merges their records into the document's one line.
 """
 
 from __future__ import annotations
@@ -70,7 +68,7 @@ class PromptLimit:
     basis: str  # how the limit was derived: shown in refusals and in the run manifest
 
     def refusal(self, request: ExtractionRequest) -> str | None:
-        """Why the request cannot be sent, or None if its estimated prompt fits."""
+        """Why the request cannot be sent whole, or None if its estimated prompt fits."""
         estimated = estimate_tokens(request.messages)
         if estimated <= self.tokens:
             return None

@@ -214,6 +214,9 @@ class RunLine(BaseModel):
     duplicates: list[dict[str, Any]] = Field(default_factory=list)
     resolved: list[dict[str, Any]] = Field(default_factory=list)
     last_output: str | None = None  # the model's last rejected answer (not ok lines)
+    # an article too long for one prompt, extracted in chunks (extraction/chunking.py): per chunk its number,
+    # character range in the article, status and records kept; absent on a line extracted whole
+    chunks: list[dict[str, Any]] | None = None
 
     _list_field: str | None = PrivateAttr(default=None)
     _stored: dict[str, Any] = PrivateAttr(default_factory=dict)
@@ -286,9 +289,11 @@ class RunLine(BaseModel):
         prompt: RefLike,
         schema: RefLike,
         annotate: Callable[[list[dict[str, Any]]], Mapping[str, Any]] | None = None,
+        chunks: list[dict[str, Any]] | None = None,
     ) -> RunLine:
         """The line of a document the model answered (ok, invalid or error); `annotate` gives the grounding and
-        normalisation entries of an ok line's records (annotate.annotate)."""
+        normalisation entries of an ok line's records (annotate.annotate); `chunks`, the chunks of a document
+        extracted in parts (chunking.merge_results)."""
         data = result.data or {}
         items = data.get(list_field) if result.status == "ok" else None
         stored: dict[str, Any] = {
@@ -325,6 +330,8 @@ class RunLine(BaseModel):
             stored["resolved"] = result.resolved
         if result.last_output is not None and result.status != "ok":
             stored["last_output"] = result.last_output
+        if chunks is not None:
+            stored["chunks"] = chunks
         return cls._built(stored, list_field)
 
     @classmethod

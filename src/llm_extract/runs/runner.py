@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from llm_extract.extraction.annotate import annotate
+from llm_extract.extraction.chunking import ChunkingError, ChunkPlan, merge_results, plan_chunks
 from llm_extract.extraction.extract import ExtractionResult, PriorAnswer, RecordExtractor, Usage
 from llm_extract.extraction.requests import ExtractionRequest, PromptLimit, build_request, text_sha256
 from llm_extract.inputs.documents import Document, Input, InputFailure
@@ -152,11 +153,24 @@ class BatchRunner:
     def request_for(self, document: Document) -> ExtractionRequest:
         return build_request(document, self.prompt)
 
+    def work_for(self, document: Document) -> ExtractionRequest | ChunkPlan:
+        """The document's request, or its chunks when the prompt exceeds the limit: not sent whole, since the server
+        would truncate it or fail without saying why. ChunkingError (with the limit) when it cannot be chunked."""
+        request = self.request_for(document)
+        if self.prompt_limit is None or (too_long := self.prompt_limit.refusal(request)) is None:
+            return request
+        try:
+            return plan_chunks(document, self.prompt, self.prompt_limit)
+        except ChunkingError as exc:
+            raise ChunkingError(f"{too_long}; {exc}") from None
+
     def work_key(self, document: Document) -> str:
         """The document's work key, without rendering its request (the planning pass reads every input)."""
         return self.identity.document_key(text_sha256(document.text), document.published)
 
-    def result_record(self, request: ExtractionRequest, result: ExtractionResult) -> RunLine:
+    def result_record(
+        self, request: ExtractionRequest, result: ExtractionResult, chunks: list[dict[str, Any]] | None = None
+    ) -> RunLine:
         return RunLine.from_result(
             request,
             result,
@@ -166,6 +180,7 @@ class BatchRunner:
             prompt=self.prompt,
             schema=self.schema,
             annotate=lambda items: annotate(items, request.document, self.schema),
+            chunks=chunks,
         )
 
     def _keeper(self, planned: dict[str, str | None], origins: dict[str, str]) -> Callable[[RunLine], bool]:
@@ -223,7 +238,8 @@ class BatchRunner:
         return stats
 
     def _pending(self, items: Iterable[Input], done: set[str]) -> list[ExtractionRequest]:
-        """The requests this run will send (not done, readable, short enough), in input order."""
+        """The requests this run will send whole (not done, readable, short enough), in input order: a Batch API
+        job takes these; a document sent in chunks is done the normal way."""
         pending = []
         for item in items:
             if item.id in done or isinstance(item, InputFailure):
@@ -241,6 +257,21 @@ class BatchRunner:
             return await self.extractor.extract(request, prior=outcome)
         return await self.extractor.extract(request)
 
+    async def _extract_chunks(self, plan: ChunkPlan) -> list[ExtractionResult]:
+        """A too-long document's chunks one after another (the worker's share of the concurrency), stopping at a
+        fatal endpoint error."""
+        results: list[ExtractionResult] = []
+        for request in plan.requests:
+            results.append(await self.extractor.extract(request))
+            if results[-1].fatal:
+                break
+        return results
+
+    def chunked_record(self, plan: ChunkPlan, results: list[ExtractionResult]) -> RunLine:
+        """The one line of a document extracted in chunks: their records merged, grounded on the whole article."""
+        merged = merge_results(plan, results, self.schema)
+        return self.result_record(merged.request, merged.result, merged.chunks)
+
     async def _run(self, items: Iterable[Input], done: set[str], stats: RunStats, observer: RunObserver | None) -> None:
         """Feed the workers; every document taken ends as one stored line, whatever raises where.
 
@@ -248,7 +279,7 @@ class BatchRunner:
         cannot be written, the run stops (stats.aborted) and what is in flight is left for a rerun. The feeder
         waits on the queue and on the workers together, so a worker that ends early can never leave it blocked.
         """
-        queue: asyncio.Queue[ExtractionRequest | None] = asyncio.Queue(maxsize=self.concurrency * 2)
+        queue: asyncio.Queue[ExtractionRequest | ChunkPlan | None] = asyncio.Queue(maxsize=self.concurrency * 2)
         # One writer thread: lines stay whole and in order, and the event loop keeps serving requests while a
         # line is fsynced (fsync in the loop stalled every request in flight: about 5 ms a document, measured).
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-extract-writer")
@@ -267,23 +298,30 @@ class BatchRunner:
                 with contextlib.suppress(Exception):  # a display problem must not stop the run; the line is stored
                     observer.recorded(record)
 
-        async def process(request: ExtractionRequest) -> None:
+        async def process(work: ExtractionRequest | ChunkPlan) -> None:
+            request = work.whole if isinstance(work, ChunkPlan) else work
             try:
-                result = await self._extract(request)
-                # Grounding and normalisation run on the writer thread, not on the loop serving every request in flight.
-                record = await loop.run_in_executor(writer, self.result_record, request, result)
+                # Merging, grounding and normalisation run on the writer thread, not on the loop serving every
+                # request in flight.
+                if isinstance(work, ChunkPlan):
+                    results = await self._extract_chunks(work)
+                    record = await loop.run_in_executor(writer, self.chunked_record, work, results)
+                else:
+                    results = [await self._extract(request)]
+                    record = await loop.run_in_executor(writer, self.result_record, request, results[0])
             except Exception as exc:  # the extractor and annotation own their errors; this is the last guard
                 reason = f"unexpected {type(exc).__name__} while processing: {exc}"
                 await store(RunLine.failure(InputFailure(request.doc_id, request.document.origin, reason), "internal"))
                 return
             await store(record)
-            if result.fatal and not stats.aborted:
-                stats.aborted = f"stopped after a fatal endpoint error on {request.doc_id}: {result.error}"
+            fatal = next((result for result in results if result.fatal), None)
+            if fatal and not stats.aborted:
+                stats.aborted = f"stopped after a fatal endpoint error on {request.doc_id}: {fatal.error}"
 
         async def worker() -> None:
-            while (request := await queue.get()) is not None:
+            while (work := await queue.get()) is not None:
                 if not stats.aborted:  # after an abort, requests are left for a rerun, not recorded as failed
-                    await process(request)
+                    await process(work)
 
         async def feed() -> None:
             for item in items:
@@ -296,14 +334,15 @@ class BatchRunner:
                     await store(RunLine.failure(item))
                     continue
                 try:
-                    request = self.request_for(item)
-                    too_long = self.prompt_limit.refusal(request) if self.prompt_limit else None
+                    work = self.work_for(item)
+                except ChunkingError as exc:
+                    refused = str(exc)
                 except Exception as exc:
-                    too_long = f"cannot build the request: {type(exc).__name__}: {exc}"
-                if too_long:  # not sent: the server would truncate it or fail without saying why
-                    await store(RunLine.failure(InputFailure(item.id, item.origin, too_long)))
+                    refused = f"cannot build the request: {type(exc).__name__}: {exc}"
                 else:
-                    await queue.put(request)
+                    await queue.put(work)
+                    continue
+                await store(RunLine.failure(InputFailure(item.id, item.origin, refused)))
             for _ in workers:
                 await queue.put(None)
 
