@@ -6,11 +6,13 @@ A screenshot is kept in tests/artifacts/ (or $LLM_EXTRACT_TEST_ARTIFACTS) for pe
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -18,6 +20,8 @@ from typer.testing import CliRunner
 from llm_extract.api import extract_batch
 from llm_extract.cli import app
 from llm_extract.core.config import Settings
+from llm_extract.review.page import answer_view, flag_base_rate, flag_ranks, validation_problems
+from llm_extract.scoring.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "evals" / "seeds" / "docs"
@@ -179,3 +183,166 @@ def test_page_with_script_markup_in_an_article_still_runs_in_chromium(tmp_path: 
         assert page.locator(f'section#doc-0 mark.active[data-spans~="{span_id}"]').count() >= 1
         browser.close()
     assert dialogs == []
+
+
+# ---- triage (issue 17): ranked flags, invalid answers, labels and text, 800 px, an index -------------------------
+
+MUC4_RUN = ROOT / "evals" / "muc4-incidents" / "reference_run.jsonl"
+REPR = re.compile(r"\[\s*'|\bTrue\b|\bFalse\b|\bNone\b|\{'")  # what a Python repr of a list, bool, None or dict shows
+
+
+@pytest.fixture(scope="module")
+def muc4_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The review of the stored muc4-incidents reference run (60 ok, 40 invalid) against its gold."""
+    output = tmp_path_factory.mktemp("muc4") / "muc4-incidents.html"
+    result = CliRunner().invoke(app, ["review", str(MUC4_RUN), "-o", str(output), "--suite", "muc4-incidents"])
+    assert result.exit_code == 0, result.output
+    return output
+
+
+def load_bench_flags() -> Any:
+    spec = importlib.util.spec_from_file_location("bench_flags", ROOT / "bench" / "flags.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_shipped_flag_ranks_are_what_bench_flags_measures(tmp_path: Path) -> None:
+    """The page's ranks are the bench's figures on the stored runs, not numbers typed in (nor stale ones)."""
+    bench = load_bench_flags()
+    out, ranks = tmp_path / "flags.json", tmp_path / "ranks.json"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("sys.argv", ["flags.py", "--out", str(out), "--ranks", str(ranks)])
+        bench.main()
+    measured = json.loads(ranks.read_text())
+    assert measured["kinds"] == flag_ranks()
+    assert measured["every value"] == flag_base_rate()
+    for kind, figures in measured["kinds"].items():
+        assert figures["scored"] + figures["unscored"] == figures["flagged"], kind
+        assert figures["precision"] == round(figures["errors"] / figures["scored"], 4), kind
+    assert {run["run"] for run in json.loads(out.read_text())["runs"]} == set(measured["runs"])
+
+
+def test_a_flagged_set_element_is_judged_against_every_gold_alias() -> None:
+    bench = load_bench_flags()
+    suite = load_suite("seeds")
+    incident = {"perpetrators": [{"name": "Hamas", "attribution": "claimed"}, {"name": "the Taliban"}]}
+    gold = [["IRI", "Islamic Resistance in Iraq"], {"optional": ["Hamas"]}]
+    scored = {"spurious": False, "fields": [{"field": "perpetrators[].name", "gold": gold, "verdict": "partial"}]}
+    assert bench.judge({"field": "perpetrators[0].name"}, incident, scored, suite) == "right"
+    assert bench.judge({"field": "perpetrators[1].name"}, incident, scored, suite) == "error"
+    assert bench.judge({"field": "evidence[0]"}, incident, scored, suite) == "unscored"  # not a scored field
+    assert bench.judge({"field": "evidence[0]"}, incident, {"spurious": True, "fields": []}, suite) == "error"
+    assert bench.judge({"field": "location.town"}, incident, None, suite) == "unscored"
+
+
+def test_flags_come_most_often_right_first_each_with_its_measured_precision(muc4_page: Path) -> None:
+    html = muc4_page.read_text()
+    lists = re.findall(r'<ul class="flags">(.*?)</ul>', html, re.S)
+    ranked_lists = [re.findall(r'data-precision="([0-9.]*)"', items) for items in lists]
+    ranked_lists = [[float(p) for p in found] for found in ranked_lists if found]
+    assert sum(len(found) for found in ranked_lists) > 100
+    assert all(found == sorted(found, reverse=True) for found in ranked_lists)
+    assert len({p for found in ranked_lists for p in found}) >= 3  # kinds that differ are told apart
+    for kind, figures in flag_ranks().items():
+        if figures["scored"]:
+            sentence = f"marks a real error {round(figures['precision'] * 10)} times in 10 on the suites"
+            assert f'data-kind="{kind}"' not in html or sentence in html, kind
+
+
+def test_an_invalid_documents_last_answer_is_a_card_with_its_bad_fields_marked(muc4_page: Path) -> None:
+    html = muc4_page.read_text()
+    section = html[html.index('data-doc-id="TST1-MUC3-0002"') : html.index('data-doc-id="TST1-MUC3-0003"')]
+    assert "The model's last answer, rejected" in section and 'data-answer-card="0"' in section
+    bad = re.findall(r'<tr class="bad"><td class="path" title="([^"]+)">([^<]+)</td>', section)
+    assert bad == [("location.country", "Location · country")]
+    assert "is not an ISO 3166-1 alpha-2 country code" in section
+    assert "Farabundo Marti National Liberation Front (FMLN)" in section  # the answer's values, rendered
+
+
+def test_an_answer_that_is_not_json_or_names_a_whole_record_is_still_shown() -> None:
+    broken = answer_view('{"incidents": [{"role": "main"', "failed validation:\n- (root): bad", "incidents")
+    assert broken is not None and broken["raw"] == '{"incidents": [{"role": "main"'
+    assert broken["note"].startswith("the answer is not JSON") and broken["problems"][0]["message"] == "bad"
+    error = "failed validation:\n- incidents.0: Value error, these fillers do not occur\n- incidents[1].date.start: x"
+    answer = answer_view(json.dumps({"incidents": [{"role": "main"}, {"date": {"start": "1990"}}]}), error, "incidents")
+    assert answer is not None
+    assert answer["cards"][0]["problems"] == ["Value error, these fillers do not occur"]
+    assert [row["problems"] for row in answer["cards"][1]["rows"]] == [["x"]]
+    assert answer_view(None, error, "incidents") is None
+    assert validation_problems(error) == [("incidents[0]", "Value error, these fillers do not occur"),
+                                          ("incidents[1].date.start", "x")]  # fmt: skip
+
+
+def test_fields_read_as_labels_and_values_as_text(muc4_page: Path) -> None:
+    html = muc4_page.read_text()
+    labels = re.findall(r'<td class="path" title="[^"]*">([^<]*)</td>', html)
+    values = re.findall(r'<td class="value">([^<]*)', html)
+    assert len(labels) > 1000 and len(values) > 1000
+    assert not [label for label in labels if "[" in label or ("_" in label.split(" · ")[-1] and "." in label)]
+    assert "Perpetrator 1 · name" in labels and "Casualties · killed · min" in labels
+    assert not [value for value in values if REPR.search(value)]
+
+
+def test_without_the_articles_the_pane_says_how_to_give_them(tmp_path: Path) -> None:
+    output = tmp_path / "page.html"
+    empty = tmp_path / "none"
+    empty.mkdir()
+    run = ROOT / "evals" / "seeds" / "reference_run.jsonl"
+    result = CliRunner().invoke(app, ["review", str(run), "-o", str(output), "--docs", str(empty)])
+    assert result.exit_code == 0, result.output
+    panes = re.findall(r"<div class=\"article\" data-article>(.*?)</div>", output.read_text(), re.S)
+    assert len(panes) == 5 and all("--docs PATH" in pane and "--suite NAME" in pane for pane in panes)
+
+
+def test_an_index_lists_every_document_with_status_records_and_flags(muc4_page: Path) -> None:
+    html = muc4_page.read_text()
+    index = html[html.index('<nav class="index"') : html.index("</nav>")]
+    rows = re.findall(r'<tr data-index-doc="([^"]+)"><td><a href="#(doc-\d+)">', index)
+    sections = re.findall(r'<section class="doc" id="(doc-\d+)" data-doc-id="([^"]+)"', html)
+    assert [(doc_id, anchor) for doc_id, anchor in rows] == [(doc_id, anchor) for anchor, doc_id in sections]
+    assert len(rows) == 100
+    assert index.count('class="badge invalid"') == 40 and "not in article" in index
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium: `make test` installs it")
+def test_at_800_px_nothing_overflows_its_card_and_low_precision_flags_can_be_hidden(muc4_page: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 800, "height": 1000})
+        page.goto(muc4_page.as_uri())
+        overflowing = page.evaluate(
+            """() => {
+              const bad = [];
+              document.querySelectorAll(".card, .card td, .card h3, .card li").forEach(el => {
+                if (el.scrollWidth > el.clientWidth + 1) bad.push(el.tagName + ": " + el.textContent.slice(0, 50));
+              });
+              document.querySelectorAll(".card .g").forEach(badge => {
+                const card = badge.closest(".card").getBoundingClientRect(), box = badge.getBoundingClientRect();
+                if (box.width === 0 || box.left < card.left - 0.5 || box.right > card.right + 0.5)
+                  bad.push("badge outside its card: " + badge.textContent);
+              });
+              return {bad, cells: document.querySelectorAll(".card td").length};
+            }"""
+        )
+        assert overflowing["cells"] > 1000 and overflowing["bad"] == []
+        page.locator('section[data-doc-id="TST1-MUC3-0024"]').scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "review_muc4_800px.png"))
+        floor = 0.9
+        precisions = page.eval_on_selector_all("li[data-precision]", "els => els.map(e => e.dataset.precision)")
+        low = [float(p) for p in precisions if p and float(p) < floor]
+        assert low, "the suites' runs raise flags below the floor"
+        page.select_option("#flag-threshold", str(floor))
+        hidden = page.eval_on_selector_all(
+            "li[data-precision]", "els => els.filter(e => e.offsetParent === null).length"
+        )
+        assert hidden == len(low)
+        page.select_option("#flag-threshold", "0")
+        assert page.eval_on_selector_all("li[data-precision]", "els => els.filter(e => e.hidden).length") == 0
+        page.click('nav.index a[href="#doc-1"]')
+        assert page.evaluate("() => location.hash") == "#doc-1"
+        browser.close()

@@ -9,21 +9,25 @@ styles and the small script are inline, and the data behind the highlights is em
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from llm_extract.core.paths import generic_path, get_path
+from llm_extract.core.paths import generic_path, get_path, path_of
 from llm_extract.evaluation.evaluate import evaluate_run
 from llm_extract.extraction.annotate import annotate
 from llm_extract.extraction.schema_loader import SchemaSpec
 from llm_extract.inputs.documents import Document, iter_inputs
+from llm_extract.review.labels import field_label, value_text
 from llm_extract.runs.runline import RunLine
 from llm_extract.runs.store import read_manifest, read_run
 from llm_extract.scoring.suite import Suite
@@ -31,6 +35,9 @@ from llm_extract.scoring.suite import Suite
 PALETTE = ("#fde68a", "#bfdbfe", "#bbf7d0", "#fecaca", "#ddd6fe", "#fbcfe8", "#a5f3fc", "#fed7aa", "#d9f99d",
            "#e9d5ff", "#c7d2fe", "#fef08a", "#99f6e4")  # fmt: skip
 TITLE_KEYS = ("incident_type", "sub_event_type", "role")
+_PROBLEM = re.compile(r"^- (?P<where>\S+?): (?P<message>.*)$", re.M)  # a line of extract.describe_failure
+NO_TEXT = ("the article's text was not found: give the article files or folders with --docs PATH, "
+           "or the suite whose documents they are with --suite NAME")  # fmt: skip
 _MARK = {"correct": "✓", "partial": "½", "wrong": "✗", "spurious": "+", "missed": "−", "empty": ""}
 
 
@@ -47,7 +54,7 @@ class Card:
     title: str
     rows: list[dict[str, Any]]  # field, value, grounding status and score, span id
     normalized: list[dict[str, Any]]
-    flags: list[dict[str, str]]  # level ("ungrounded" or "low"), message
+    flags: list[dict[str, Any]]  # kind, level ("ungrounded" or "low"), field, message, measured precision
     gold: dict[str, Any] | None = None  # verdict and rows against gold, when gold is given
 
 
@@ -65,6 +72,7 @@ class ReviewDocument:
     cards: list[Card] = field(default_factory=list)
     missed: list[dict[str, Any]] = field(default_factory=list)  # gold incidents no prediction matched
     reasks: int = 0
+    answer: dict[str, Any] | None = None  # an invalid document's last answer as cards, its bad fields marked
 
 
 def field_key(path: str, list_field: str) -> str:
@@ -115,17 +123,55 @@ def _range(low: int | None, high: int | None) -> str:
     return str(low) if low == high else f"{low}–{high}"
 
 
-def _brief(value: Any) -> Any:
-    """Gold names carry many accepted spellings: show the first two and how many more."""
-    if isinstance(value, list) and len(value) > 2 and all(isinstance(item, str) for item in value):
-        return f"{value[0]} / {value[1]} (+{len(value) - 2} accepted)"
-    if isinstance(value, list):
-        return [_brief(item) for item in value]
-    return value
-
-
 Row = dict[str, Any]
-Flag = dict[str, str]
+Flag = dict[str, Any]  # kind, level, field (its path in the record), message; precision and measured once ranked
+
+# What each flag says, and how loud it is ("ungrounded": the value is not in the article at all).
+FLAG_KINDS = {
+    "not_in_article": ("ungrounded", "the value is not in the article"),
+    "fuzzy_match": ("low", "the value is in the article only as a fuzzy match"),
+    "date_words": ("low", "the date is not what the article's date words mean"),
+    "country_conflict": ("low", "the country is not the one the place names name"),
+    "casualty_words": ("low", "the count is not what the article's casualty words say"),
+}
+FLAG_RANKS = "flag_ranks.json"  # measured by bench/flags.py on the suites' gold
+
+
+def _flag(kind: str, where: str, message: str) -> Flag:
+    return {"kind": kind, "level": FLAG_KINDS[kind][0], "field": where, "message": message}
+
+
+@functools.cache
+def _measured() -> dict[str, Any]:
+    return dict(json.loads(resources.files("llm_extract.review").joinpath(FLAG_RANKS).read_text(encoding="utf-8")))
+
+
+def flag_ranks() -> dict[str, dict[str, Any]]:
+    """kind -> {"precision", "errors", "scored", "flagged", ...}: how often each kind of flag marked a value the
+    gold says is wrong or spurious, over the suites' stored runs (bench/flags.py writes the file)."""
+    return dict(_measured()["kinds"])
+
+
+def flag_base_rate() -> dict[str, Any] | None:
+    """The same figures for every value, flagged or not: what a flag's precision is to be read against."""
+    return _measured().get("every value")
+
+
+def ranked(flags: list[Flag]) -> list[Flag]:
+    """The flags with their measured precision and a sentence saying it, most often right first (a kind not
+    measured, or never scored, last: nothing says it helps)."""
+    ranks = flag_ranks()
+    out = []
+    for flag in flags:
+        rank = ranks.get(flag["kind"]) or {}
+        precision = rank.get("precision")
+        if precision is None:
+            measured = "not measured on the suites"
+        else:
+            measured = (f"marks a real error {round(precision * 10)} times in 10 on the suites "
+                        f"({rank['errors']} of {rank['scored']} scored values)")  # fmt: skip
+        out.append({**flag, "precision": precision, "measured": measured})
+    return sorted(out, key=lambda flag: -1.0 if flag["precision"] is None else -flag["precision"])
 
 
 def _date_view(where: str, result: dict[str, Any], incident: dict[str, Any]) -> tuple[Row, list[Flag]]:
@@ -135,9 +181,8 @@ def _date_view(where: str, result: dict[str, Any], incident: dict[str, Any]) -> 
     row = {"field": where, "value": f"{shown} ({result['precision']})", "note": result["reason"]}
     given = get_path(incident, f"{where}.start")
     if given and resolved and not (result["start"] <= given <= result["end"]):
-        return row, [
-            {"level": "low", "message": f"{where}.start {given} is not what '{result['text']}' means ({shown})"}
-        ]
+        message = f"{field_label(where + '.start')} {given} is not what “{result['text']}” means ({shown})"
+        return row, [_flag("date_words", f"{where}.start", message)]
     return row, []
 
 
@@ -146,7 +191,8 @@ def _country_view(where: str, result: dict[str, Any], _incident: dict[str, Any])
     row = {"field": where + ".country", "value": shown, "note": f"from {result['source']}"}
     if result["conflict"]:
         named = ", ".join(result["named_in_places"])
-        return row, [{"level": "low", "message": f"country {result['code']} but the place names name {named}"}]
+        message = f"country {result['code']} but the place names name {named}"
+        return row, [_flag("country_conflict", f"{where}.country", message)]
     return row, []
 
 
@@ -155,8 +201,8 @@ def _casualties_view(where: str, result: dict[str, Any], _incident: dict[str, An
     row = {"field": where, "value": shown, "note": f"rule {result['rule']}: {result['text']!r}"}
     if result["agrees"] is False:
         model = _range(result["model"]["min"], result["model"]["max"])
-        message = f"{where}: the model says {model}, the words '{result['text']}' say {shown}"
-        return row, [{"level": "low", "message": message}]
+        message = f"{field_label(where)}: the model says {model}, the words “{result['text']}” say {shown}"
+        return row, [_flag("casualty_words", where, message)]
     return row, []
 
 
@@ -175,9 +221,16 @@ def _normalized_rows(
             continue
         where = path.removeprefix(prefix + ".")
         row, raised = NORMALIZED_VIEWS[kinds[generic_path(where)]](where, result, incident)
-        rows.append(row)
+        rows.append(row | {"label": field_label(row["field"])})
         flags += raised
     return rows, flags
+
+
+def _gold_row(path: str, pred: Any, gold: Any, mark: str, many: bool = True) -> Row:
+    """One scored field beside its gold, as text: a list field's items by '; ', a gold value's accepted
+    spellings by ' / '."""
+    return {"field": path, "label": field_label(path), "pred": value_text(pred, many), "gold": value_text(gold, many),
+            "mark": mark}  # fmt: skip
 
 
 def _gold_views(suite: Suite, run_path: Path, spec: SchemaSpec) -> dict[str, dict[str, Any]]:
@@ -189,26 +242,24 @@ def _gold_views(suite: Suite, run_path: Path, spec: SchemaSpec) -> dict[str, dic
         missed: list[dict[str, Any]] = []
         if report["profile"] == "gtt":
             for pair in document["pairs"]:
-                rows = [{"field": "incident_type", "pred": pair["incident_type"][0], "gold": pair["incident_type"][1],
-                         "mark": "✓"}]  # fmt: skip
-                rows += [{"field": e["role"], "pred": e["pred"][0], "gold": "", "mark": "✓" if e["correct"] else "✗"}
-                         for e in pair["predicted"]]  # fmt: skip
-                rows += [{"field": e["role"], "pred": "", "gold": " / ".join(e["gold"]), "mark": "−"}
-                         for e in pair["gold"] if not e["found"]]  # fmt: skip
+                rows = [_gold_row("incident_type", pair["incident_type"][0], pair["incident_type"][1], "✓")]
+                rows += [
+                    _gold_row(e["role"], e["pred"][0], "", "✓" if e["correct"] else "✗") for e in pair["predicted"]
+                ]
+                rows += [_gold_row(e["role"], "", e["gold"], "−", many=False) for e in pair["gold"] if not e["found"]]
                 pairs[pair["pred_index"]] = {"verdict": f"matches gold template {pair['gold_index'] + 1}", "rows": rows}
             for item in document["missed"]:
-                rows = [{"field": "incident_type", "gold": item["incident_type"]}]
-                rows += [{"field": e["role"], "gold": " / ".join(e["gold"])} for e in item["gold"]]
+                rows = [_gold_row("incident_type", None, item["incident_type"], "")]
+                rows += [_gold_row(e["role"], None, e["gold"], "", many=False) for e in item["gold"]]
                 missed.append({"title": f"gold template {item['gold_index'] + 1}", "rows": rows})
         else:
             for pair in document["pairs"]:
-                rows = [{"field": f["field"], "pred": f["pred"], "gold": _brief(f["gold"]), "mark": _MARK[f["verdict"]]}
+                rows = [_gold_row(f["field"], f["pred"], f["gold"], _MARK[f["verdict"]], many="[]" in f["field"])
                         for f in pair["fields"] if f["verdict"] != "empty"]  # fmt: skip
                 pairs[pair["pred_index"]] = {"verdict": f"matches gold {pair['gold_id']}", "rows": rows}
             for item in document["missed"]:
-                rows = [
-                    {"field": f["field"], "gold": _brief(f["gold"])} for f in item["fields"] if f["verdict"] != "empty"
-                ]
+                rows = [_gold_row(f["field"], None, f["gold"], "", many="[]" in f["field"])
+                        for f in item["fields"] if f["verdict"] != "empty"]  # fmt: skip
                 missed.append({"title": f"gold {item['gold_id']}", "rows": rows})
         views[document["doc_id"]] = {"pairs": pairs, "missed": missed}
     return views
@@ -216,6 +267,65 @@ def _gold_views(suite: Suite, run_path: Path, spec: SchemaSpec) -> dict[str, dic
 
 def _document_texts(paths: list[Path]) -> dict[str, Document]:
     return {item.id: item for item in iter_inputs(paths) if isinstance(item, Document)}
+
+
+def _row(path: str, value: Any) -> Row:
+    return {"field": path, "label": field_label(path), "value": value, "text": value_text(value)}
+
+
+def _title(incident: Any, index: int) -> str:
+    """'main · attack': the record's kind in words, else its number."""
+    keys = [value_text(incident[key]).replace("_", " ") for key in TITLE_KEYS
+            if isinstance(incident, dict) and incident.get(key)]  # fmt: skip
+    return " · ".join(keys) or f"record {index + 1}"
+
+
+def validation_problems(error: str | None) -> list[tuple[str, str]]:
+    """(concrete path, message) for each problem a validation error names: '- incidents.0.date: ...' (pydantic's
+    location) or '- incidents[0].weapons[1].text: ...' (grounding's path) -> 'incidents[0].date'."""
+    problems = []
+    for match in _PROBLEM.finditer(error or ""):
+        parts = [part for part in re.split(r"[.\[\]]+", match["where"]) if part and part != "(root)"]
+        problems.append((path_of(tuple(int(p) if p.isdigit() else p for p in parts)), match["message"]))
+    return problems
+
+
+def _within(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith((f"{prefix}.", f"{prefix}["))
+
+
+def answer_view(last_output: str | None, error: str | None, list_field: str) -> dict[str, Any] | None:
+    """The model's last (rejected) answer as record cards, each field the validation error names marked with its
+    message; an answer that is not JSON, or has no list of records, is shown as it is with the reason."""
+    if last_output is None:
+        return None
+    problems = validation_problems(error)
+    try:
+        data = json.loads(last_output)
+    except json.JSONDecodeError as exc:
+        return {"cards": [], "raw": last_output, "note": f"the answer is not JSON ({exc.msg} at position {exc.pos})",
+                "problems": [{"label": field_label(p), "message": m} for p, m in problems]}  # fmt: skip
+    items = data.get(list_field) if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return {"cards": [], "raw": last_output, "note": f"the answer has no list of records ('{list_field}')",
+                "problems": [{"label": field_label(p), "message": m} for p, m in problems]}  # fmt: skip
+    cards, placed = [], set()
+    for index, item in enumerate(items):
+        prefix = f"{list_field}[{index}]"
+        rows = []
+        for path, value in _leaves(item, "") if isinstance(item, dict) else [("", item)]:
+            where = f"{prefix}.{path}" if path else prefix
+            marked = [n for n, (p, _) in enumerate(problems)
+                      if p != prefix and (_within(where, p) or _within(p, where))]  # fmt: skip
+            placed.update(marked)
+            rows.append(_row(path, value) | {"problems": [problems[n][1] for n in marked]})
+        own = [n for n, (p, _) in enumerate(problems) if p == prefix]
+        placed.update(own)
+        cards.append({"index": index, "title": _title(item, index), "rows": rows,
+                      "problems": [problems[n][1] for n in own]})  # fmt: skip
+    rest = [{"label": field_label(p) or "the answer", "message": m} for n, (p, m) in enumerate(problems)
+            if n not in placed]  # fmt: skip
+    return {"cards": cards, "raw": None, "note": None, "problems": rest}
 
 
 def review_document(
@@ -227,7 +337,7 @@ def review_document(
                           reasks=line.reasks)  # fmt: skip
     items = (line.items or []) if line.list_field == list_field else []
     if document is None:
-        view.text_problem = "article text not found (give its file with --docs)"
+        view.text_problem = NO_TEXT
     elif line.text_sha256 and hashlib.sha256(document.text.encode()).hexdigest() != line.text_sha256:
         view.text_problem = "the article's text has changed since the run: highlights are not shown"
     else:
@@ -250,19 +360,22 @@ def review_document(
         rows, flags = [], []
         for path, value in _leaves(incident, ""):
             span = by_path.get(f"{prefix}.{path}")
-            rows.append({"field": path, "value": value, "span": span})
+            rows.append(_row(path, value) | {"span": span})
             if span is not None and span["status"] == "not_found":
-                flags.append({"level": "ungrounded", "message": f"{path}: '{value}' is not in the article"})
+                message = f"{field_label(path)}: “{value_text(value)}” is not in the article"
+                flags.append(_flag("not_in_article", path, message))
             elif span is not None and span["status"] == "fuzzy":
-                flags.append({"level": "low", "message": f"{path}: only a fuzzy match ({span['score']:.0f}/100)"})
+                message = f"{field_label(path)}: only a fuzzy match ({span['score']:.0f}/100)"
+                flags.append(_flag("fuzzy_match", path, message))
         normalized_rows, normalized_flags = _normalized_rows(prefix, normalized, incident, dict(spec.normalized_fields))
-        title = " · ".join(str(incident[key]) for key in TITLE_KEYS if incident.get(key))
-        card = Card(index, title or f"record {index + 1}", rows, normalized_rows, flags + normalized_flags)
+        card = Card(index, _title(incident, index), rows, normalized_rows, ranked(flags + normalized_flags))
         if gold is not None:
             card.gold = gold["pairs"].get(index, {"verdict": "spurious: no gold incident matches it", "rows": []})
         view.cards.append(card)
     if gold is not None:
         view.missed = gold["missed"]
+    if not line.ok:
+        view.answer = answer_view(line.last_output, line.error, list_field)
     return view
 
 
@@ -292,7 +405,9 @@ def build_review(
         "suite": suite.name if suite is not None else None,
         "documents": views,
         "colours": {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(dict.fromkeys(fields))},
+        "legend": {name: field_label(name) for name in dict.fromkeys(fields)},
         "counts": {s: sum(1 for v in views if v.status == s) for s in ("ok", "invalid", "error")},
+        "flag_base": flag_base_rate(),
     }
 
 
