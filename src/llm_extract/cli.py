@@ -8,6 +8,7 @@ declaring it. Progress: a bar with a rate and an ETA on a terminal, one plain li
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 import signal
@@ -26,6 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer._click import Context as ClickContext  # typer vendors click: its groups take this context
+from typer._click.core import ParameterSource
 from typer.core import TyperGroup
 
 from llm_extract import api
@@ -39,6 +41,9 @@ from llm_extract.events.event import FusedEvent
 from llm_extract.events.fusion import FusionConfig
 from llm_extract.inputs.tables import parse_columns
 from llm_extract.review.compare_table import documents_table, overall_table, summary_line
+from llm_extract.review.corrections import CorrectionStore
+from llm_extract.review.server import LOOPBACK_NAMES, is_loopback, make_app
+from llm_extract.review.server import serve as serve_workbench
 from llm_extract.runs.runline import RunLine
 
 DEBUG = "llm_extract.debug"  # ctx.meta key: --debug was given
@@ -716,8 +721,9 @@ def eval_command(
         raise typer.Exit(1)
 
 
-@app.command(short_help="Write an HTML page to check a run against its articles.")
+@app.command(short_help="Check a run against its articles: an HTML page, or --serve.")
 def review(
+    ctx: typer.Context,
     run: Annotated[
         Path,
         typer.Argument(
@@ -747,11 +753,44 @@ def review(
             show_default="none",
         ),
     ] = None,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="Open the workbench instead: accept, reject, edit and add records (kept in RUN.review.sqlite)",
+            rich_help_panel="Workbench",
+        ),
+    ] = False,
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to serve on (another than this machine's warns)", metavar="HOST", rich_help_panel="Workbench"
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port to serve on", metavar="PORT", rich_help_panel="Workbench")
+    ] = 8765,
+    who: Annotated[
+        str,
+        typer.Option(
+            help="Name recorded with each decision",
+            metavar="NAME",
+            rich_help_panel="Workbench",
+            show_default="your login name",
+        ),
+    ] = "",
+    no_browser: Annotated[
+        bool,
+        typer.Option("--no-browser", help="Do not open the workbench in a browser", rich_help_panel="Workbench"),
+    ] = False,
 ) -> None:
-    """Write one self-contained HTML page to check a run.
+    """Write one self-contained HTML page to check a run, or with --serve open the review workbench.
 
     Highlighted evidence, incident cards, flags and, with --suite, the differences from the gold.
     """
+    if serve:
+        _serve_workbench(ctx, run, docs, suite, host, port, who or _login(), not no_browser)
+        return
     page = api.review_run(run, output, documents=docs, suite=suite)
     _warn_all(page["warnings"])
     documents = page["documents"]
@@ -762,6 +801,34 @@ def review(
     out.print(f"wrote {shown(output)}: {summary}", soft_wrap=True)
     if without_text:
         console.print(f"[yellow]{without_text} documents without their text[/]: give them with --docs")
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name (a container's user without a passwd entry)
+        return "reviewer"
+
+
+def _serve_workbench(
+    ctx: typer.Context, run: Path, docs: list[Path] | None, suite: str | None, host: str, port: int, who: str,
+    browser: bool,
+) -> None:  # fmt: skip
+    """Run the workbench until Ctrl-C. A host off this machine is served only when given on the command line."""
+    explicit = ctx.get_parameter_source("host") == ParameterSource.COMMANDLINE
+    if explicit and not is_loopback(host):
+        console.print(f"[yellow]warning:[/] serving on {shown(host)}: anyone who reaches it reads the articles "
+                      "and can record decisions")  # fmt: skip
+    if not run.is_file():
+        raise LLMExtractError(f"no run at {run}: give the JSONL written by `llm-extract extract -o`")
+    loaded = api.load_suite(suite) if suite is not None else None
+    store = CorrectionStore.beside(run)
+    app_ = make_app(run, store, spec=api._run_schema(run, loaded), documents=docs, suite=loaded, who=who,
+                    hosts=(*LOOPBACK_NAMES, host))  # fmt: skip
+    shown_host = f"[{host}]" if ":" in host else host
+    console.print(f"workbench on http://{shown_host}:{port}/ as {shown(who)}; decisions in {shown(store.db)} "
+                  "(Ctrl-C to stop)", soft_wrap=True)  # fmt: skip
+    serve_workbench(app_, host=host, port=port, open_browser=browser, allow_remote=explicit)
 
 
 @app.command("fuse", short_help="Group reports of the same attack into events.")
