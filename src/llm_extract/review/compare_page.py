@@ -15,7 +15,7 @@ import jinja2
 
 from llm_extract.evaluation.compare import AlignedIncident, DocumentComparison, FieldLine, Headline, RunComparison, Side
 from llm_extract.evaluation.eval_report import EvalReport
-from llm_extract.review.labels import value_text
+from llm_extract.review.labels import field_label, value_text
 
 MARKS = {"correct": "✓", "partial": "½", "wrong": "✗", "spurious": "+", "missed": "−", "empty": ""}
 
@@ -46,7 +46,8 @@ def _side(side: Side | None) -> dict[str, Any] | None:
 
 def _incident(incident: AlignedIncident) -> dict[str, Any]:
     lines = [
-        {"field": line.field, "gold": value_text(line.gold, line.many) if incident.gold else "",
+        {"field": line.field, "label": field_label(line.field),
+         "gold": value_text(line.gold, line.many) if incident.gold else "",
          "a": _cell(line, "a"), "b": _cell(line, "b"), "differs": line.differs}
         for line in incident.fields
     ]  # fmt: skip
