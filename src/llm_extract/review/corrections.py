@@ -14,11 +14,19 @@ corrected line; "accept" marks it reviewed as it is; "add" appends a record (its
 records: a line with 3 records gets 3, 4, ...); "note" changes nothing but is kept. A document is reviewed when it
 has any accept, reject, edit or add decision. An edit whose record or path does not exist is reported as not
 applied, never dropped silently.
+
+Gold (gold_lines, add_gold; "fields" suites): each reviewed document gives one gold line, one incident per
+corrected record with the suite's scored keys only (free text left out, as the guidelines' gold does). A record
+the reviewer accepted or added is gold as it stands. In a record edited but not accepted, the edited values are
+required and the model's other values accepted but not required (a scalar [value, null], a list element
+"optional", a null or empty list not scored); a record nobody decided on is an optional incident marked so too.
+A rejected record gives none.
 """
 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import hashlib
 import json
 import os
@@ -28,7 +36,9 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from llm_extract.core.errors import LLMExtractError
-from llm_extract.core.paths import Loc, loc_of, path_of
+from llm_extract.core.paths import Loc, iter_path, loc_of, path_of
+from llm_extract.extraction.annotate import NORMALIZERS
+from llm_extract.extraction.normalize import Anchor
 from llm_extract.extraction.schema_loader import SchemaSpec, load_schema
 from llm_extract.runs.runline import FORMAT, RunLine, now_iso
 from llm_extract.runs.store import RunStore, atomic_write, manifest_path_for, read_manifest, read_run, record_problem
@@ -148,6 +158,18 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _run_schema(run: Path) -> SchemaSpec | None:
+    """The schema the run's manifest names, when it still loads (what checks the corrected records' shape)."""
+    recorded = (read_manifest(run) or {}).get("schema") or {}
+    for candidate in (recorded.get("path"), recorded.get("name")):
+        if candidate:
+            try:
+                return load_schema(candidate)
+            except LLMExtractError:
+                continue
+    return None
+
+
 class CorrectionStore:
     """Decisions on one run, in SQLite beside it (RUN.jsonl -> RUN.review.sqlite); the run file is never written.
 
@@ -164,6 +186,7 @@ class CorrectionStore:
         self.run_sha256 = file_sha256(self.run)
         self._lines = {line.doc_id: line for line in read_run(self.run).records}
         self.list_field = next((line.list_field for line in self._lines.values() if line.list_field), None)
+        self.schema = _run_schema(self.run)  # renormalises edited records; None when the manifest names none
         try:
             with self._connection() as connection:
                 connection.execute("PRAGMA journal_mode=WAL")
@@ -304,7 +327,7 @@ class CorrectionStore:
 
     def corrected(self, line: RunLine) -> CorrectedLine:
         """The line with its document's decisions applied (see apply_decisions)."""
-        return apply_decisions(line, self.decisions(line.doc_id), self.list_field)
+        return apply_decisions(line, self.decisions(line.doc_id), self.list_field, self.schema)
 
 
 class _Closing(sqlite3.Connection):
@@ -384,7 +407,9 @@ def latest(decisions: list[Decision]) -> list[Decision]:
     return sorted([*winners.values(), *notes], key=lambda decision: decision.id)
 
 
-def apply_decisions(line: RunLine, decisions: list[Decision], list_field: str | None = None) -> CorrectedLine:
+def apply_decisions(
+    line: RunLine, decisions: list[Decision], list_field: str | None = None, schema: SchemaSpec | None = None
+) -> CorrectedLine:
     """The line with `decisions` (its document's) applied, built through RunLine.from_stored from the stored
     object with the records replaced, a `reviewed` entry saying what changed, and the line's annotations
     (grounding, ungrounded, normalized) kept only where they still describe a record as it stands: renumbered
@@ -439,6 +464,8 @@ def apply_decisions(line: RunLine, decisions: list[Decision], list_field: str | 
             stored.update(status="ok", error_kind=None, error=None)
         _renumber(stored, field_name, {old: new for new, old in enumerate(sources)}, edited)
         _ground_picked(stored, field_name, sources, picked)
+        if schema is not None:
+            _renormalise(stored, field_name, sources, set(edited) | added, schema)
     stored[REVIEWED_KEY] = _reviewed_entry(line, decisions, changes, sources, reviewed)
     corrected = RunLine.from_stored(stored, field_name)
     return CorrectedLine(
@@ -542,6 +569,38 @@ def _renumber(stored: dict[str, Any], list_field: str, new_index: dict[int, int]
         stored["normalized"] = {key: value for key, value in normalized if key is not None}
 
 
+def _renormalise(
+    stored: dict[str, Any], list_field: str, sources: list[int], changed: set[int], schema: SchemaSpec
+) -> None:
+    """The normalised values (country and place, date, casualties) of the records the reviewer edited or added,
+    made again from their values as annotate makes them (the line's anchor resolves relative dates), so that
+    export's columns follow the correction rather than going blank."""
+    if not isinstance(stored.get("normalized"), dict):
+        return  # a line stored before normalisation: left as it was
+    anchor = _anchor(stored.get("anchor"))
+    for position, source in enumerate(sources):
+        if source not in changed:
+            continue
+        for path, kind in schema.normalized_fields:
+            for concrete, node in iter_path(stored[list_field][position], path, f"{list_field}[{position}]"):
+                stored["normalized"][concrete] = NORMALIZERS[kind](node, anchor)
+
+
+def _anchor(value: Any) -> Anchor | None:
+    if not isinstance(value, dict) or not isinstance(value.get("date"), str):
+        return None
+    try:
+        return Anchor(
+            dt.date.fromisoformat(value["date"]),
+            value["source"],
+            value.get("text"),
+            value.get("start"),
+            value.get("end"),
+        )
+    except (KeyError, ValueError):
+        return None
+
+
 def _ground_picked(
     stored: dict[str, Any], list_field: str, sources: list[int], picked: list[tuple[int, str, Decision]]
 ) -> None:
@@ -584,18 +643,6 @@ def corrected_run(run: Path, db: Path | None = None) -> list[CorrectedLine]:
     """Every line of `run` with its decisions applied, in file order (lines without decisions as they are)."""
     store = open_store(run, db)
     return [store.corrected(line) for line in store.lines()]
-
-
-def _run_schema(run: Path) -> SchemaSpec | None:
-    """The schema the run's manifest names, when it still loads (what checks the corrected records' shape)."""
-    recorded = (read_manifest(run) or {}).get("schema") or {}
-    for candidate in (recorded.get("path"), recorded.get("name")):
-        if candidate:
-            try:
-                return load_schema(candidate)
-            except LLMExtractError:
-                continue
-    return None
 
 
 def write_corrected_run(run: Path, dest: Path, db: Path | None = None, *, overwrite: bool = False) -> Path:
