@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import itertools
 import json
@@ -53,6 +54,9 @@ from llm_extract.providers.provider import (
     planned_endpoint,
 )
 from llm_extract.review.compare_page import render_compare
+from llm_extract.review.corrections import GoldSummary as GoldSummary
+from llm_extract.review.corrections import add_gold as add_gold
+from llm_extract.review.corrections import write_corrected_run
 from llm_extract.review.page import write_review
 from llm_extract.runs.batch_api import BatchSubmitter
 from llm_extract.runs.cache import CachingExtractor, ResponseCache
@@ -640,6 +644,26 @@ def write_compare_page(comparison: RunComparison, output: str | Path) -> Path:
     check_derived_output(output, runs, "compare page", lambda head: b"<title>llm-extract compare" in head)
     atomic_write(output, render_compare(comparison).encode("utf-8"))
     return output
+
+
+def export_corrected(
+    run: str | Path,
+    dest: str | Path,
+    db: str | Path | None = None,
+    *,
+    overwrite: bool = False,
+    table: str | None = None,
+) -> ExportSummary | Path:
+    """A run with the review decisions applied (`db`, default RUN.review.sqlite beside it): as a run (.jsonl, with
+    its manifest) or as a table in any export format. The run file itself is never written."""
+    run, dest = Path(run), Path(dest)
+    database = Path(db) if db is not None else None
+    if dest.suffix.lower() == ".jsonl":
+        return write_corrected_run(run, dest, database, overwrite=overwrite)
+    with tempfile.TemporaryDirectory(prefix="llm-extract-corrected-") as folder:
+        corrected = write_corrected_run(run, Path(folder) / run.name, database)
+        summary = export_file(corrected, dest, overwrite=overwrite, table=table)
+    return dataclasses.replace(summary, source=run)
 
 
 @dataclass
