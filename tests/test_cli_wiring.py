@@ -84,3 +84,46 @@ def test_eval_warns_when_the_run_covers_part_of_the_suite(tmp_path: Path) -> Non
     result = invoke(["eval", "seeds", "--run", str(partial), "-o", str(tmp_path / "out")])
     assert "covers 1 of the 5 gold documents" in " ".join(result.output.split()), result.output
     assert json.loads((tmp_path / "out" / "report.json").read_text())
+
+
+def reviewed_copy(tmp_path: Path) -> tuple[Path, str]:
+    """A copy of the seed run with one record rejected in its review store."""
+    from llm_extract.review.corrections import CorrectionStore
+
+    run = tmp_path / "run.jsonl"
+    run.write_bytes(SEED_RUN.read_bytes())
+    first = next(line for line in seed_lines() if line.records)
+    CorrectionStore.beside(run).add(doc_id=first.doc_id, action="reject", who="tester", record_index=0)
+    return run, first.doc_id
+
+
+def test_export_corrected_applies_the_review_decisions(tmp_path: Path) -> None:
+    run, _doc = reviewed_copy(tmp_path)
+    before = run.read_bytes()
+    table = invoke(["export", str(run), "--corrected", "--to", str(tmp_path / "corrected.csv")])
+    assert table.exit_code == 0, table.output
+    incidents = sum(len(line.records) for line in seed_lines())
+    assert len(pd.read_csv(tmp_path / "corrected.csv")) == incidents - 1
+    as_run = invoke(["export", str(run), "--corrected", "-o", str(tmp_path / "corrected.jsonl")])
+    assert as_run.exit_code == 0, as_run.output
+    assert sum(len(line.records) for line in load_run(tmp_path / "corrected.jsonl")) == incidents - 1
+    assert run.read_bytes() == before  # the run itself is never written
+    lonely = invoke(["export", str(run), "--db", str(tmp_path / "x.sqlite"), "--to", str(tmp_path / "y.csv")])
+    assert lonely.exit_code == 2 and "--corrected" in lonely.output
+
+
+def test_gold_add_appends_the_reviewed_documents_to_the_suite(tmp_path: Path) -> None:
+    import shutil
+
+    suite = tmp_path / "seeds"
+    shutil.copytree(ROOT / "evals" / "seeds", suite)
+    run, doc = reviewed_copy(tmp_path)
+    gold = suite / "gold.jsonl"
+    kept = [line for line in gold.read_text().splitlines() if json.loads(line)["doc_id"] != doc]
+    gold.write_text("".join(line + "\n" for line in kept))
+    result = invoke(["gold", "add", str(suite), "--from", str(run)])
+    assert result.exit_code == 0, result.output
+    assert "1 documents added" in result.output
+    assert json.loads(gold.read_text().splitlines()[-1])["doc_id"] == doc
+    again = invoke(["gold", "add", str(suite), "--from", str(run)])
+    assert again.exit_code == 2 and "--replace" in again.output

@@ -26,6 +26,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, TypeVar
 
+from starlette.applications import Starlette
+
 from llm_extract.core.config import Settings, load_settings
 from llm_extract.core.errors import LLMExtractError
 from llm_extract.evaluation.compare import RunComparison
@@ -54,10 +56,11 @@ from llm_extract.providers.provider import (
     planned_endpoint,
 )
 from llm_extract.review.compare_page import render_compare
+from llm_extract.review.corrections import CorrectionStore, write_corrected_run
 from llm_extract.review.corrections import GoldSummary as GoldSummary
 from llm_extract.review.corrections import add_gold as add_gold
-from llm_extract.review.corrections import write_corrected_run
 from llm_extract.review.page import write_review
+from llm_extract.review.server import LOOPBACK_NAMES, make_app
 from llm_extract.runs.batch_api import BatchSubmitter
 from llm_extract.runs.cache import CachingExtractor, ResponseCache
 from llm_extract.runs.identity import WorkIdentity
@@ -644,6 +647,27 @@ def write_compare_page(comparison: RunComparison, output: str | Path) -> Path:
     check_derived_output(output, runs, "compare page", lambda head: b"<title>llm-extract compare" in head)
     atomic_write(output, render_compare(comparison).encode("utf-8"))
     return output
+
+
+def review_app(
+    run: str | Path,
+    *,
+    documents: Iterable[str | Path] | None = None,
+    suite: str | Path | Suite | None = None,
+    who: str = "reviewer",
+    host: str = "127.0.0.1",
+) -> Starlette:
+    """The review workbench of a stored run (an ASGI app: serve it with review.server.serve or any ASGI server).
+    Decisions are kept in RUN.review.sqlite beside the run; the run itself is never written; no model call."""
+    run = Path(run)
+    if not run.is_file():
+        raise LLMExtractError(f"no run at {run}: give the JSONL written by `llm-extract extract -o`")
+    loaded = suite if isinstance(suite, Suite) or suite is None else load_suite(suite)
+    return make_app(
+        run, CorrectionStore.beside(run), spec=_run_schema(run, loaded),
+        documents=None if documents is None else [Path(p) for p in documents], suite=loaded, who=who,
+        hosts=(*LOOPBACK_NAMES, host),
+    )  # fmt: skip
 
 
 def export_corrected(

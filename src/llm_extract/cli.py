@@ -41,8 +41,8 @@ from llm_extract.events.event import FusedEvent
 from llm_extract.events.fusion import FusionConfig
 from llm_extract.inputs.tables import parse_columns
 from llm_extract.review.compare_table import documents_table, overall_table, summary_line
-from llm_extract.review.corrections import CorrectionStore
-from llm_extract.review.server import LOOPBACK_NAMES, is_loopback, make_app
+from llm_extract.review.corrections import store_beside
+from llm_extract.review.server import is_loopback
 from llm_extract.review.server import serve as serve_workbench
 from llm_extract.runs.runline import RunLine
 
@@ -104,10 +104,12 @@ schema_app = typer.Typer(no_args_is_help=True, help="Inspect extraction schemas 
 prompt_app = typer.Typer(no_args_is_help=True, help="Inspect prompt templates (prompts/).")
 model_app = typer.Typer(no_args_is_help=True, help="Manage the embedded default model.")
 config_app = typer.Typer(no_args_is_help=True, help="Show the settings in force and where each came from.")
+gold_app = typer.Typer(no_args_is_help=True, help="Grow a suite's gold from reviewed runs.")
 app.add_typer(schema_app, name="schema")
 app.add_typer(prompt_app, name="prompt")
 app.add_typer(model_app, name="model")
 app.add_typer(config_app, name="config")
+app.add_typer(gold_app, name="gold")
 
 
 def _print_version(asked: bool) -> None:
@@ -819,15 +821,10 @@ def _serve_workbench(
     if explicit and not is_loopback(host):
         console.print(f"[yellow]warning:[/] serving on {shown(host)}: anyone who reaches it reads the articles "
                       "and can record decisions")  # fmt: skip
-    if not run.is_file():
-        raise LLMExtractError(f"no run at {run}: give the JSONL written by `llm-extract extract -o`")
-    loaded = api.load_suite(suite) if suite is not None else None
-    store = CorrectionStore.beside(run)
-    app_ = make_app(run, store, spec=api._run_schema(run, loaded), documents=docs, suite=loaded, who=who,
-                    hosts=(*LOOPBACK_NAMES, host))  # fmt: skip
+    app_ = api.review_app(run, documents=docs, suite=suite, who=who, host=host)
     shown_host = f"[{host}]" if ":" in host else host
-    console.print(f"workbench on http://{shown_host}:{port}/ as {shown(who)}; decisions in {shown(store.db)} "
-                  "(Ctrl-C to stop)", soft_wrap=True)  # fmt: skip
+    console.print(f"workbench on http://{shown_host}:{port}/ as {shown(who)}; decisions in "
+                  f"{shown(store_beside(run))} (Ctrl-C to stop)", soft_wrap=True)  # fmt: skip
     serve_workbench(app_, host=host, port=port, open_browser=browser, allow_remote=explicit)
 
 
@@ -915,6 +912,15 @@ def export_command(
         ),
     ],
     force: Annotated[bool, _flag("--force", "Replace the table file if it exists", default="off: refused")] = False,
+    corrected: Annotated[
+        bool, _flag("--corrected", "Apply the review decisions first (from `review --serve`); .jsonl writes a run")
+    ] = False,
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db", help="The review decisions (with --corrected)", metavar="PATH", show_default="RUN.review.sqlite"
+        ),
+    ] = None,
     table: Annotated[
         ExportTable | None,
         typer.Option(
@@ -929,7 +935,16 @@ def export_command(
     The columns are ACLED-like, the normalised values beside the model's own; docs/CODEBOOK.md documents each.
     Parquet, Excel and DuckDB need the export extra: pip install "llm-extract\\[export]".
     """
-    summary = api.export_file(source, to, overwrite=force, table=table and table.value)
+    if db is not None and not corrected:
+        raise typer.BadParameter("--db names the review decisions: give --corrected too", param_hint="--db")
+    if corrected:
+        written = api.export_corrected(source, to, db, overwrite=force, table=table and table.value)
+        if isinstance(written, Path):
+            out.print(f"wrote {shown(written)}: the run with the review decisions applied", soft_wrap=True)
+            return
+        summary = written
+    else:
+        summary = api.export_file(source, to, overwrite=force, table=table and table.value)
     _warn_all(summary.warnings)
     rows = ", ".join(f"{count} {name} rows" for name, count in summary.rows.items())
     out.print(f"wrote {shown(summary.dest)} ({summary.format}): {rows}", soft_wrap=True)
@@ -970,6 +985,31 @@ def compare_command(
     if output is not None:
         written = api.write_compare_page(comparison, output)
         console.print(f"page: {shown(written)}", soft_wrap=True)
+
+
+@gold_app.command("add", short_help="Add a run's reviewed documents to a suite's gold.")
+def gold_add(
+    suite: Annotated[str, typer.Argument(help="Suite name or folder (its gold.jsonl grows)", metavar="SUITE")],
+    run: Annotated[
+        Path,
+        typer.Option("--from", help="The reviewed run (JSONL)", metavar="RUN", show_default="none: required"),
+    ],
+    corrections: Annotated[
+        Path | None,
+        typer.Option(help="The review decisions", metavar="PATH", show_default="RUN.review.sqlite"),
+    ] = None,
+    replace: Annotated[
+        bool, _flag("--replace", "Replace the gold of documents already in it", default="off: refused")
+    ] = False,
+) -> None:
+    """Append the documents reviewed in the workbench to the suite's gold, as gold lines: records a reviewer
+    confirmed are required, the model's untouched values accepted but not required (review/corrections.py)."""
+    summary = api.add_gold(suite, run, corrections, replace=replace)
+    out.print(
+        f"{shown(summary.gold_path)}: {len(summary.added)} documents added, {len(summary.replaced)} replaced, "
+        f"{summary.incidents} gold incidents written",
+        soft_wrap=True,
+    )
 
 
 def _shown(value: Any) -> str:
