@@ -207,3 +207,18 @@ def test_loopback_by_default_and_another_host_only_when_asked(tmp_path: Path) ->
     app = make_app(run, CorrectionStore.beside(run), spec=load_schema("incident_v1"), documents=[SEEDS / "docs"])
     with pytest.raises(LLMExtractError, match="not this machine"):
         serve(app, host="0.0.0.0", open_browser=False)
+
+
+def test_the_workbench_compares_the_run_with_another_document_by_document(tmp_path: Path) -> None:
+    run, suite = copy_suite(tmp_path)
+    other = ROOT / "tests" / "data" / "scoring" / "seeds_run.jsonl"
+    app = make_app(run, CorrectionStore.beside(run), spec=load_schema(suite.schema), suite=suite, compare_with=other)
+    client = TestClient(app, base_url=BASE)
+    assert 'href="/compare"' in client.get("/").text
+    page = client.get("/compare")
+    assert page.status_code == 200 and "<title>llm-extract compare" in page.text
+    assert page.text.count("<section") == 5  # every seed document, regressions first
+    alone = make_app(run, CorrectionStore.beside(run), spec=load_schema(suite.schema), suite=suite)
+    assert TestClient(alone, base_url=BASE).get("/compare").status_code == 404
+    with pytest.raises(LLMExtractError, match="--suite"):
+        make_app(run, CorrectionStore.beside(run), spec=load_schema(suite.schema), compare_with=other)

@@ -656,6 +656,7 @@ def review_app(
     suite: str | Path | Suite | None = None,
     who: str = "reviewer",
     host: str = "127.0.0.1",
+    compare_with: str | Path | None = None,
 ) -> Starlette:
     """The review workbench of a stored run (an ASGI app: serve it with review.server.serve or any ASGI server).
     Decisions are kept in RUN.review.sqlite beside the run; the run itself is never written; no model call."""
@@ -666,7 +667,7 @@ def review_app(
     return make_app(
         run, CorrectionStore.beside(run), spec=_run_schema(run, loaded),
         documents=None if documents is None else [Path(p) for p in documents], suite=loaded, who=who,
-        hosts=(*LOOPBACK_NAMES, host),
+        hosts=(*LOOPBACK_NAMES, host), compare_with=None if compare_with is None else Path(compare_with),
     )  # fmt: skip
 
 

@@ -785,13 +785,27 @@ def review(
         bool,
         typer.Option("--no-browser", help="Do not open the workbench in a browser", rich_help_panel="Workbench"),
     ] = False,
+    compare_with: Annotated[
+        Path | None,
+        typer.Option(
+            "--compare",
+            help="Another run of the suite, to compare document by document (needs --suite)",
+            metavar="RUN",
+            rich_help_panel="Workbench",
+            show_default="none",
+        ),
+    ] = None,
 ) -> None:
     """Write one self-contained HTML page to check a run, or with --serve open the review workbench.
 
     Highlighted evidence, incident cards, flags and, with --suite, the differences from the gold.
     """
+    if compare_with is not None and not serve:
+        raise typer.BadParameter(
+            "the static page has no comparison: use --serve, or `eval compare`", param_hint="--compare"
+        )
     if serve:
-        _serve_workbench(ctx, run, docs, suite, host, port, who or _login(), not no_browser)
+        _serve_workbench(ctx, run, docs, suite, host, port, who or _login(), not no_browser, compare_with)
         return
     page = api.review_run(run, output, documents=docs, suite=suite)
     _warn_all(page["warnings"])
@@ -814,14 +828,14 @@ def _login() -> str:
 
 def _serve_workbench(
     ctx: typer.Context, run: Path, docs: list[Path] | None, suite: str | None, host: str, port: int, who: str,
-    browser: bool,
+    browser: bool, compare_with: Path | None,
 ) -> None:  # fmt: skip
     """Run the workbench until Ctrl-C. A host off this machine is served only when given on the command line."""
     explicit = ctx.get_parameter_source("host") == ParameterSource.COMMANDLINE
     if explicit and not is_loopback(host):
         console.print(f"[yellow]warning:[/] serving on {shown(host)}: anyone who reaches it reads the articles "
                       "and can record decisions")  # fmt: skip
-    app_ = api.review_app(run, documents=docs, suite=suite, who=who, host=host)
+    app_ = api.review_app(run, documents=docs, suite=suite, who=who, host=host, compare_with=compare_with)
     shown_host = f"[{host}]" if ":" in host else host
     console.print(f"workbench on http://{shown_host}:{port}/ as {shown(who)}; decisions in "
                   f"{shown(store_beside(run))} (Ctrl-C to stop)", soft_wrap=True)  # fmt: skip

@@ -36,9 +36,11 @@ from starlette.routing import Route
 
 from llm_extract.core.errors import LLMExtractError
 from llm_extract.core.paths import generic_path, loc_of, path_of
+from llm_extract.evaluation.compare import compare_runs
 from llm_extract.evaluation.evaluate import evaluate_run
 from llm_extract.extraction.schema_loader import SchemaSpec
 from llm_extract.inputs.documents import Document
+from llm_extract.review.compare_page import render_compare
 from llm_extract.review.corrections import (
     ACTIONS,
     Action,
@@ -378,8 +380,12 @@ def make_app(
     suite: Suite | None = None,
     who: str = "reviewer",
     hosts: tuple[str, ...] = LOOPBACK_NAMES,
+    compare_with: Path | None = None,
 ) -> Starlette:
-    """The workbench app for one run. `hosts`: the Host names it answers to (the loopback names by default)."""
+    """The workbench app for one run. `hosts`: the Host names it answers to (the loopback names by default);
+    `compare_with`, another run of the suite: /compare shows the two document by document (eval compare's page)."""
+    if compare_with is not None and suite is None:
+        raise LLMExtractError("--compare scores both runs against a suite's gold: give --suite too")
     bench = Workbench(run, store, spec, documents, suite, who)
     bench.load()
     templates = _environment()
@@ -392,7 +398,7 @@ def make_app(
         fields = sorted({generic_path(p).replace("[]", "") for row in rows for p in row["values"]})
         html = templates.get_template("workbench_list.html.j2").render(
             bench=bench, page=bench.page, rows=list_rows(rows, query), total=len(rows), query=query,
-            fields=fields, sorts=SORTS, reviewed=len(done),
+            fields=fields, sorts=SORTS, reviewed=len(done), compare_with=compare_with,
         )  # fmt: skip
         return HTMLResponse(html)
 
@@ -431,14 +437,22 @@ def make_app(
         return {"message": f"{summary.incidents} gold incidents written to {summary.gold_path} "
                            f"(added: {added}; replaced: {replaced})"}  # fmt: skip
 
+    async def compare(request: Request) -> Response:
+        if compare_with is None or suite is None:
+            return PlainTextResponse("no run to compare with: start the workbench with --compare RUN --suite NAME", 404)
+        only = request.query_params.get("only") == "different"
+        return HTMLResponse(render_compare(compare_runs(run, compare_with, suite, only_different=only)))
+
     routes = [
         Route("/", index),
+        Route("/compare", compare),
         Route("/doc/{doc_id:path}", document),
         Route("/api/decisions", guarded(bench, post_decision), methods=["POST"]),
         Route("/api/gold", guarded(bench, post_gold), methods=["POST"]),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))])
     app.state.bench = bench
+    app.state.compare_with = compare_with
     return app
 
 
