@@ -13,6 +13,7 @@ Arms, each through `extract_batch` in a child process of its own (one embedded s
 no response cache): `chunked` with local_ctx 4096 (every text is longer than one prompt, so it is chunked) and
 `whole` with local_ctx 16384 (every text fits). Reported per arm: wall seconds, per text its status, incidents
 found, chunks and seconds, and for the MUC-4 texts the muc4-incidents suite's scores against their joined gold.
+A rerun on the same --work resumes: texts already done are not redone (`resumed`; their seconds stay on the line).
 """
 
 from __future__ import annotations
@@ -95,20 +96,22 @@ def child(arm: str, work: Path) -> dict[str, Any]:
             continue
         out = work / f"{arm}_{name}.jsonl"
         started = time.monotonic()
-        summary = extract_batch([texts], out, settings, overwrite=True)
+        summary = extract_batch([texts], out, settings)  # resumed: a text already done in --work is not redone
         wall = time.monotonic() - started
-        lines = list(read_run(out))
+        lines = [line for _, line in read_run(out).numbered()]
         part: dict[str, Any] = {
             "wall_s": round(wall, 1),
+            "resumed": summary.stats.resumed,  # texts done by an earlier invocation on --work: see their latency_s
             "statuses": dict(summary.stats.statuses),
-            "prompt_tokens": summary.stats.usage.prompt_tokens,
-            "completion_tokens": summary.stats.usage.completion_tokens,
             "texts": [
                 {
                     "id": line.doc_id,
                     "status": line.status,
                     "incidents": len(line.records),
                     "error": line.error,
+                    "prompt_tokens": line.usage.prompt_tokens,
+                    "completion_tokens": line.usage.completion_tokens,
+                    "attempts": line.attempts,
                     "latency_s": line.latency_s,
                     "chunks": [[chunk["start"], chunk["end"]] for chunk in line.chunks or []],
                     "merged_across_chunks": sum(1 for repeat in line.duplicates if "merged_into" in repeat),
