@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
 
 from llm_extract.core.paths import (
     generic_path,
+    get_at,
     get_path,
     has_path,
     iter_path,
@@ -15,6 +17,7 @@ from llm_extract.core.paths import (
     parse_path,
     path_of,
     replace_path,
+    set_at,
     set_path,
     walk,
 )
@@ -104,3 +107,40 @@ def test_path_of_and_loc_of_are_inverse() -> None:
     assert loc_of("incidents[0].weapons[1].type") == loc
     assert loc_of("grid[1][2]") == ("grid", 1, 2) and path_of(("grid", 1, 2)) == "grid[1][2]"
     assert path_of(()) == ""
+
+
+def test_get_at_reads_one_value_and_gives_none_where_the_path_does_not_reach() -> None:
+    assert get_at(RECORD, loc_of("weapons[0].count")) == 2
+    assert get_at(RECORD, loc_of("groups[0].members[1].name")) == "b"
+    assert get_at(RECORD, ()) is RECORD
+    assert get_at(RECORD, loc_of("weapons[3].type")) is None  # past the end
+    assert get_at(RECORD, ("weapons", -1)) is None  # no counting from the end
+    assert get_at(RECORD, loc_of("weapons[2].type")) is None  # the element is not an object
+    assert get_at(RECORD, loc_of("location[0]")) is None  # an object read as a list
+    assert get_at(RECORD, loc_of("location.site.name")) is None
+
+
+def test_set_at_sets_one_element_and_makes_the_objects_on_the_way() -> None:
+    record: dict[str, Any] = {"targets": [{"name": "a"}, {"name": "b"}], "location": None}
+    assert set_at(record, loc_of("targets[1].name"), "c") is None
+    assert set_at(record, loc_of("location.town"), "Mosul") is None  # a null object is made
+    assert set_at(record, loc_of("outcome.damage.level"), "high") is None  # so are missing ones
+    assert set_at(record, loc_of("targets[0]"), {"name": "z"}) is None
+    assert record == {
+        "targets": [{"name": "z"}, {"name": "c"}],
+        "location": {"town": "Mosul"},
+        "outcome": {"damage": {"level": "high"}},
+    }
+
+
+def test_set_at_says_why_it_cannot_and_makes_no_list_element() -> None:
+    record: dict[str, Any] = {"targets": [{"name": "a"}], "note": "x", "weapons": None}
+    before = copy.deepcopy(record)
+    assert set_at(record, loc_of("targets[1].name"), "b") == "targets[1] does not exist (the list has 1 element(s))"
+    assert set_at(record, loc_of("weapons[0].type"), "drone") == "weapons[0] does not exist (the list has 0 element(s))"
+    assert set_at(record, loc_of("note.text"), "y") == "note.text: its parent is not an object"
+    assert (
+        set_at(record, loc_of("targets[0].name[0]"), "b")
+        == "targets[0].name[0] does not exist (the list has 0 element(s))"
+    )
+    assert record == before  # nothing was written

@@ -1,4 +1,5 @@
-"""Corrections kept in SQLite beside a run (review/corrections.py): the store, the corrected run, gold from them.
+"""Corrections kept in SQLite beside a run (review/corrections.py): the store, the corrected run, gold from them
+(review/gold.py).
 
 Every test works on a copy of a real stored run (the seed suite's reference run, or the scoring fixture's run
 with two records in a line) and checks the run file is never written."""
@@ -22,13 +23,12 @@ from llm_extract.extraction.schema_loader import load_schema
 from llm_extract.review.corrections import (
     CorrectionError,
     CorrectionStore,
-    add_gold,
     corrected_run,
     file_sha256,
-    gold_lines,
     store_beside,
     write_corrected_run,
 )
+from llm_extract.review.gold import add_gold, gold_lines
 from llm_extract.runs.store import read_manifest, read_run
 
 ROOT = Path(__file__).resolve().parents[1]

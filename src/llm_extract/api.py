@@ -57,8 +57,8 @@ from llm_extract.providers.provider import (
 )
 from llm_extract.review.compare_page import render_compare
 from llm_extract.review.corrections import CorrectionStore, write_corrected_run
-from llm_extract.review.corrections import GoldSummary as GoldSummary
-from llm_extract.review.corrections import add_gold as add_gold
+from llm_extract.review.gold import GoldSummary as GoldSummary
+from llm_extract.review.gold import add_gold as add_gold
 from llm_extract.review.page import write_review
 from llm_extract.review.server import LOOPBACK_NAMES, make_app
 from llm_extract.runs.batch_api import BatchSubmitter
@@ -76,6 +76,7 @@ from llm_extract.runs.store import (
     read_lines,
     read_manifest,
     read_run,
+    recorded_schema,
 )
 from llm_extract.scoring.incidents import SourceIncident
 from llm_extract.scoring.suite import Suite, SuiteError, load_suite
@@ -571,21 +572,11 @@ def evaluate_suite(
     return outcome
 
 
-def _recorded_schema(run: Path) -> SchemaSpec | None:
-    """The schema a stored run's manifest names, when it still loads."""
-    recorded = (read_manifest(run) or {}).get("schema") or {}
-    for candidate in (recorded.get("path"), recorded.get("name")):
-        if candidate:
-            with contextlib.suppress(LLMExtractError):
-                return load_schema(candidate)
-    return None
-
-
 def _run_schema(run: Path, suite: Suite | None) -> SchemaSpec:
     """The schema a stored run was made with: the suite's, else the one its manifest names, else the default."""
     if suite is not None:
         return load_schema(suite.schema)
-    return _recorded_schema(run) or load_schema(load_settings().schema_name)
+    return recorded_schema(run) or load_schema(load_settings().schema_name)
 
 
 def load_run(path: str | Path, *, skip_bad_lines: bool = False) -> list[RunLine]:
@@ -596,7 +587,7 @@ def load_run(path: str | Path, *, skip_bad_lines: bool = False) -> list[RunLine]
     A line that is not a run record (cut short by a kill, edited by hand) is an error naming the file, the
     line and why; with `skip_bad_lines`, a warning each, and the other lines are returned."""
     path = Path(path)
-    schema = _recorded_schema(path)
+    schema = recorded_schema(path)
     run = read_run(path, schema.list_field if schema else None, schema.json_schema if schema else None)
     if run.problems and not skip_bad_lines:
         named = "; ".join(f"{path}:{problem.line}: {problem.reason}" for problem in run.problems[:3])

@@ -141,3 +141,42 @@ def loc_of(path: str) -> Loc:
         name, *indexes = part.split("[")
         loc += [name, *map(int, indexes)]
     return tuple(loc)
+
+
+def get_at(node: Any, loc: Loc) -> Any:
+    """The value at a concrete path (loc_of('targets[0].name')); None where a key or an element is missing or a
+    node is not the object or list the step reads."""
+    for step in loc:
+        if isinstance(step, int):
+            node = node[step] if isinstance(node, list) and 0 <= step < len(node) else None
+        else:
+            node = node.get(step) if isinstance(node, dict) else None
+    return node
+
+
+def set_at(record: dict[str, Any], loc: Loc, value: Any) -> str | None:
+    """Put `value` at a concrete path (loc_of('targets[0].name')), making missing or null objects on the way; a
+    list element that is not there is not made. Returns why it could not, or None. (set_path takes keys only,
+    replace_path every element of a list: neither sets one element.)"""
+    node: Any = record
+    for depth, step in enumerate(loc):
+        last = depth == len(loc) - 1
+        where = path_of(loc[: depth + 1]) if isinstance(loc[0], str) else str(step)
+        if isinstance(step, int):
+            if not isinstance(node, list) or not 0 <= step < len(node):
+                return f"{where} does not exist (the list has {len(node) if isinstance(node, list) else 0} element(s))"
+            if last:
+                node[step] = value
+            else:
+                node = node[step]
+            continue
+        if not isinstance(node, dict):
+            return f"{where}: its parent is not an object"
+        if last:
+            node[step] = value
+        elif node.get(step) is None and isinstance(loc[depth + 1], str):
+            node[step] = {}
+            node = node[step]
+        else:
+            node = node.get(step)
+    return None

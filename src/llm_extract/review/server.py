@@ -48,8 +48,8 @@ from llm_extract.review.corrections import (
     CorrectionError,
     CorrectionStore,
     Decision,
-    add_gold,
 )
+from llm_extract.review.gold import add_gold
 from llm_extract.review.labels import field_label, value_text
 from llm_extract.review.page import ReviewDocument, build_review, embedded_json, review_document
 from llm_extract.runs.runline import RunLine

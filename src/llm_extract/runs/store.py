@@ -20,6 +20,7 @@ import filelock
 
 from llm_extract.core.errors import LLMExtractError
 from llm_extract.core.gc_pause import collector_paused
+from llm_extract.extraction.schema_loader import SchemaSpec, load_schema
 from llm_extract.runs.runline import STATUSES, RunLine, finite_json
 
 
@@ -40,6 +41,17 @@ def read_manifest(output: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         raise LLMExtractError(f"the manifest {path} is not a JSON object; restore it or delete it")
     return data
+
+
+def recorded_schema(output: Path) -> SchemaSpec | None:
+    """The schema a stored run's manifest names (its path, else its name), when it still loads: what a reader of
+    the run checks its records' shape with. None when there is no manifest, it names none, or none loads."""
+    recorded = (read_manifest(output) or {}).get("schema") or {}
+    for candidate in (recorded.get("path"), recorded.get("name")):
+        if candidate:
+            with contextlib.suppress(LLMExtractError):
+                return load_schema(candidate)
+    return None
 
 
 @dataclass(frozen=True)
