@@ -1017,7 +1017,7 @@ def gold_add(
     ] = False,
 ) -> None:
     """Append the documents reviewed in the workbench to the suite's gold, as gold lines: records a reviewer
-    confirmed are required, the model's untouched values accepted but not required (review/corrections.py)."""
+    confirmed are required, the model's untouched values accepted but not required (review/gold.py)."""
     summary = api.add_gold(suite, run, corrections, replace=replace)
     out.print(
         f"{shown(summary.gold_path)}: {len(summary.added)} documents added, {len(summary.replaced)} replaced, "
