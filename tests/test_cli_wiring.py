@@ -127,3 +127,14 @@ def test_gold_add_appends_the_reviewed_documents_to_the_suite(tmp_path: Path) ->
     assert json.loads(gold.read_text().splitlines()[-1])["doc_id"] == doc
     again = invoke(["gold", "add", str(suite), "--from", str(run)])
     assert again.exit_code == 2 and "--replace" in again.output
+
+
+def test_a_dry_run_says_a_long_article_will_be_sent_in_chunks(tmp_path: Path) -> None:
+    (tmp_path / "long.txt").write_text("Shelling hit the town again. " * 800)  # ~23,000 characters
+    (tmp_path / "short.txt").write_text("A bomb exploded in Lima today.")
+    from llm_extract import api, load_settings
+
+    items = {item.doc_id: item for item in api.dry_run([tmp_path], load_settings(context_tokens=2048, max_tokens=512))}
+    assert items["short"].error is None
+    note = items["long"].error or ""
+    assert note.startswith("too long") and "will be sent in" in note and "chunks" in note

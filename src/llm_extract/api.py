@@ -41,6 +41,7 @@ from llm_extract.export import documents_frame as documents_frame
 from llm_extract.export import events_frame as events_frame
 from llm_extract.export import export_file as export_file
 from llm_extract.export import incidents_frame as incidents_frame
+from llm_extract.extraction.chunking import ChunkingError, plan_chunks
 from llm_extract.extraction.extract import ExtractionResult, Extractor, RecordExtractor, RetryPolicy, SamplingParams
 from llm_extract.extraction.prompts import PromptTemplate, load_prompt
 from llm_extract.extraction.requests import ExtractionRequest, PromptLimit, build_request, estimate_tokens, prompt_limit
@@ -429,6 +430,11 @@ def dry_run(
             continue
         request = build_request(item, prompt)
         too_long = token_limit.refusal(request) if token_limit else None
+        if too_long and token_limit:  # the run will send it in chunks, or refuse it with both reasons
+            try:
+                too_long = f"{too_long}: will be sent in {len(plan_chunks(item, prompt, token_limit).chunks)} chunks"
+            except ChunkingError as exc:
+                too_long = f"{too_long}; cannot be chunked: {exc}"
         items.append(
             DryRunItem(
                 item.id, item.origin, len(item.text), estimate_tokens(request.messages), too_long, request.messages
