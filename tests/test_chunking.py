@@ -93,6 +93,32 @@ def test_plan_fits_every_chunk_under_the_limit_and_keeps_the_document() -> None:
         plan_chunks(document, prompt, PromptLimit(100, "tiny"))
 
 
+REAL_PDF = Path(__file__).parent / "data" / "formats" / "pdf" / "ssi_manwaring.pdf"
+MUC4_DOCS = Path(__file__).resolve().parents[1] / "evals" / "muc4-incidents" / "docs.jsonl"
+
+
+def real_long_texts() -> list[Document]:
+    """An 88-page PDF report read by the PDF input, and ten MUC-4 news documents joined into one text."""
+    from llm_extract.inputs.documents import iter_inputs
+
+    (report,) = iter_inputs([REAL_PDF])
+    assert isinstance(report, Document), report
+    news = [json.loads(line)["text"] for line in MUC4_DOCS.read_text(encoding="utf-8").splitlines()[:10]]
+    return [report, Document(id="muc4-joined", text="\n\n".join(news), origin="docs.jsonl")]
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["pdf-report", "muc4-joined"])
+def test_real_long_texts_plan_into_chunks_that_cover_them_under_the_limit(index: int) -> None:
+    document = real_long_texts()[index]
+    limit = PromptLimit(4096 - 2048, "local_ctx 4096 - max_tokens 2048")
+    plan = plan_chunks(document, load_prompt("incident_v4"), limit)
+    assert len(plan.chunks) > 2
+    check_cover(document.text, plan.chunks, len(document.text))
+    starts = {sentence.start for sentence in split_sentences(document.text)}
+    assert sum(chunk.start in starts for chunk in plan.chunks[1:]) >= 0.9 * (len(plan.chunks) - 1)
+    assert all(estimate_tokens(request.messages) <= limit.tokens for request in plan.requests)
+
+
 def incident(evidence: str, site: str | None = None, killed: int | None = None) -> dict:
     count = {"min": None, "max": None, "text": None}
     return {
