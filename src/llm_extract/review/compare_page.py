@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import jinja2
-
 from llm_extract.evaluation.compare import AlignedIncident, DocumentComparison, FieldLine, Headline, RunComparison, Side
 from llm_extract.evaluation.eval_report import EvalReport
 from llm_extract.review.labels import field_label, value_text
+from llm_extract.review.page import template_environment
 
 MARKS = {"correct": "✓", "partial": "½", "wrong": "✗", "spurious": "+", "missed": "−", "empty": ""}
 
@@ -89,11 +88,4 @@ def _run_label(report: EvalReport) -> dict[str, Any]:
 
 def render_compare(comparison: RunComparison) -> str:
     """The comparison page's HTML."""
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("llm_extract.review", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    return environment.get_template("compare.html.j2").render(page=page_data(comparison))
+    return template_environment().get_template("compare.html.j2").render(page=page_data(comparison))

@@ -417,14 +417,20 @@ def embedded_json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def render_review(page: dict[str, Any]) -> str:
-    environment = jinja2.Environment(
+def template_environment() -> jinja2.Environment:
+    """The review package's templates, every value escaped and a missing name an error (one setup for the review
+    page, the comparison page and the workbench)."""
+    return jinja2.Environment(
         loader=jinja2.PackageLoader("llm_extract.review", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+def render_review(page: dict[str, Any]) -> str:
+    environment = template_environment()
     data = [
         {"doc_id": d.doc_id, "text": d.text, "spans": [{k: s[k] for k in ("id", "path", "field", "start", "end",
          "status", "quote")} for s in d.spans]}

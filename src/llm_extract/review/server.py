@@ -51,7 +51,13 @@ from llm_extract.review.corrections import (
 )
 from llm_extract.review.gold import add_gold
 from llm_extract.review.labels import field_label, value_text
-from llm_extract.review.page import ReviewDocument, build_review, embedded_json, review_document
+from llm_extract.review.page import (
+    ReviewDocument,
+    build_review,
+    embedded_json,
+    review_document,
+    template_environment,
+)
 from llm_extract.runs.runline import RunLine
 from llm_extract.scoring.suite import Suite
 
@@ -327,13 +333,7 @@ Write = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def _environment() -> jinja2.Environment:
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("llm_extract.review", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    environment = template_environment()
     environment.filters.update(label=field_label, text=value_text, json=lambda value: Markup(embedded_json(value)))
     return environment
 
