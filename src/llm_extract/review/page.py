@@ -23,6 +23,7 @@ from typing import Any
 import jinja2
 
 from llm_extract.core.paths import generic_path, get_path, path_of
+from llm_extract.evaluation.eval_report import EvalReport
 from llm_extract.evaluation.evaluate import evaluate_run
 from llm_extract.extraction.annotate import annotate
 from llm_extract.extraction.schema_loader import SchemaSpec
@@ -233,9 +234,8 @@ def _gold_row(path: str, pred: Any, gold: Any, mark: str, many: bool = True) -> 
             "mark": mark}  # fmt: skip
 
 
-def _gold_views(suite: Suite, run_path: Path, spec: SchemaSpec) -> dict[str, dict[str, Any]]:
-    """doc_id -> {"pairs": {pred_index: view}, "missed": [view]}, from the suite's own scorer."""
-    report = evaluate_run(suite, run_path, spec.list_field, shape=spec.json_schema)
+def _gold_views(report: EvalReport) -> dict[str, dict[str, Any]]:
+    """doc_id -> {"pairs": {pred_index: view}, "missed": [view]}, from the suite's own scorer's report."""
     views: dict[str, dict[str, Any]] = {}
     for document in report["documents"]:
         pairs: dict[int, dict[str, Any]] = {}
@@ -380,9 +380,14 @@ def review_document(
 
 
 def build_review(
-    run_path: Path, spec: SchemaSpec, documents: list[Path] | None = None, suite: Suite | None = None
+    run_path: Path,
+    spec: SchemaSpec,
+    documents: list[Path] | None = None,
+    suite: Suite | None = None,
+    report: EvalReport | None = None,
 ) -> dict[str, Any]:
-    """Everything the page shows. Texts come from `documents`, else the suite's, else the run's own inputs."""
+    """Everything the page shows. Texts come from `documents`, else the suite's, else the run's own inputs.
+    With a suite, the run is scored against its gold, unless the caller already has that `report`."""
     # A missing or empty run raises; a malformed line is named by its number and left out, never fatal.
     lines = read_run(run_path, spec.list_field, spec.json_schema)
     records = lines.records
@@ -391,7 +396,9 @@ def build_review(
     if documents is None:
         documents = [suite.documents] if suite is not None else [Path(p) for p in manifest.get("inputs", [])]
     texts = _document_texts(documents)
-    gold = _gold_views(suite, run_path, spec) if suite is not None else None
+    if suite is not None and report is None:
+        report = evaluate_run(suite, run_path, spec.list_field, shape=spec.json_schema)
+    gold = _gold_views(report) if report is not None else None
     views = [
         review_document(line, texts.get(line.doc_id), spec, None if gold is None else gold.get(line.doc_id))
         for line in records

@@ -93,11 +93,13 @@ class Workbench:
 
     def load(self) -> None:
         """Read the run, build the review (highlights, cards, gold) and score each document against gold."""
-        self.page = build_review(self.run, self.spec, self.documents, self.suite)
+        report = None
+        if self.suite is not None:  # scored once: the page's gold verdicts and the list's scores
+            report = evaluate_run(self.suite, self.run, self.spec.list_field, shape=self.spec.json_schema)
+        self.page = build_review(self.run, self.spec, self.documents, self.suite, report)
         self.lines = {line.doc_id: line for line in self.store.lines()}
         self.scores = {}
-        if self.suite is not None:
-            report = evaluate_run(self.suite, self.run, self.spec.list_field, shape=self.spec.json_schema)
+        if report is not None:
             for scored in report.documents:
                 overall = getattr(scored, "incidents", None) or getattr(scored, "micro", None)
                 self.scores[scored.doc_id] = None if overall is None else overall.f1
