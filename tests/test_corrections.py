@@ -20,11 +20,11 @@ from typer.testing import CliRunner
 from llm_extract.cli import app
 from llm_extract.export.files import export_file
 from llm_extract.extraction.schema_loader import load_schema
+from llm_extract.providers.local_model import sha256_of
 from llm_extract.review.corrections import (
     CorrectionError,
     CorrectionStore,
     corrected_run,
-    file_sha256,
     store_beside,
     write_corrected_run,
 )
@@ -143,7 +143,7 @@ def test_a_store_opened_with_another_run_or_a_changed_run_is_refused(run: Path, 
     shutil.copy(FIXTURE_RUN, other)
     with pytest.raises(CorrectionError, match=r"holds decisions on another run: .*run\.jsonl") as caught:
         CorrectionStore(store.db, other)
-    assert f"{other} has sha256 {file_sha256(other)[:12]}" in str(caught.value)
+    assert f"{other} has sha256 {sha256_of(other)[:12]}" in str(caught.value)
     # the same run moved elsewhere is still the run
     moved = tmp_path / "moved.jsonl"
     shutil.copy(run, moved)
@@ -343,7 +343,7 @@ def test_the_corrected_run_reads_back_and_exports_like_any_run(run: Path, tmp_pa
     assert lines.records[0].records[0]["location"]["country"] == "IQ"
     manifest = read_manifest(dest) or {}
     assert manifest["corrected"]["from"] == str(run) and manifest["corrected"]["corrections"] == str(store.db)
-    assert manifest["corrected"]["run_sha256"] == file_sha256(run) and manifest["corrected"]["decisions"] == 2
+    assert manifest["corrected"]["run_sha256"] == sha256_of(run) and manifest["corrected"]["decisions"] == 2
     assert manifest["schema"] == (read_manifest(run) or {})["schema"]
 
     table = tmp_path / "incidents.csv"

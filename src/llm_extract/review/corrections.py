@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import hashlib
 import json
 import os
 import sqlite3
@@ -34,6 +33,7 @@ from llm_extract.core.paths import Loc, get_at, iter_path, loc_of, path_of, set_
 from llm_extract.extraction.annotate import NORMALIZERS
 from llm_extract.extraction.normalize import Anchor
 from llm_extract.extraction.schema_loader import SchemaSpec
+from llm_extract.providers.local_model import sha256_of
 from llm_extract.runs.runline import FORMAT, RunLine, now_iso
 from llm_extract.runs.store import (
     RunStore,
@@ -150,14 +150,6 @@ def store_beside(run: Path) -> Path:
     return run.with_name(f"{run.stem}.review.sqlite")
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class CorrectionStore:
     """Decisions on one run, in SQLite beside it (RUN.jsonl -> RUN.review.sqlite); the run file is never written.
 
@@ -171,7 +163,7 @@ class CorrectionStore:
         real_db = os.path.realpath(self.db)
         if real_db in (os.path.realpath(self.run), os.path.realpath(manifest_path_for(self.run))):
             raise CorrectionError(f"--db {self.db} is the run {self.run} or its manifest; keep corrections elsewhere")
-        self.run_sha256 = file_sha256(self.run)
+        self.run_sha256 = sha256_of(self.run)
         self._lines = {line.doc_id: line for line in read_run(self.run).records}
         self.list_field = next((line.list_field for line in self._lines.values() if line.list_field), None)
         self.schema = recorded_schema(self.run)  # renormalises edited records; None when the manifest names none
