@@ -5,7 +5,8 @@ rejected answer a line keeps; the others on the records), so applying them to a 
 gives what a fresh run makes of the same answers. The stored run must be one made without them.
 
 Prints JSON (and writes it with --out; --final writes the run with every stage applied). Rerun with:
-  .venv/bin/python bench/stages.py --suite muc4 --run evals/muc4/baseline_run.jsonl --final /tmp/stages.jsonl
+  .venv/bin/python bench/stages.py --suite muc4 --run evals/muc4/baseline_run.jsonl --halves \
+      --out bench/results/stages_muc4_dev.json
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import copy
 import json
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,18 @@ def resolved(lines: list[Line], spec: SchemaSpec, texts: dict[str, str]) -> list
     return _each_ok(lines, lambda line: resolve_records(line.get(spec.list_field) or [], texts[line["doc_id"]], spec))
 
 
+def resolution_steps(spec: SchemaSpec) -> list[tuple[str, SchemaSpec]]:
+    """resolve_records with its parts added one at a time: the field resolvers, then the role lexicon, then the
+    relevance model (each row of the table is the schema with the stages up to it)."""
+    bare = replace(spec, role_lexicon=None, relevance=None)
+    steps = [("+ resolution", bare)]
+    if spec.role_lexicon is not None:
+        steps.append(("+ fillers retyped", replace(bare, role_lexicon=spec.role_lexicon)))
+    if spec.relevance is not None:
+        steps.append(("+ relevance", replace(bare, role_lexicon=spec.role_lexicon, relevance=spec.relevance)))
+    return steps
+
+
 def deduplicated(lines: list[Line], spec: SchemaSpec, _texts: dict[str, str]) -> list[Line]:
     def drop_repeats(line: Line) -> None:
         line[spec.list_field] = spec.deduplicate(line.get(spec.list_field) or [])[0]
@@ -61,12 +75,24 @@ def deduplicated(lines: list[Line], spec: SchemaSpec, _texts: dict[str, str]) ->
     return _each_ok(lines, drop_repeats)
 
 
-def scores(suite: Suite, lines: list[Line], folder: Path, name: str) -> dict[str, Any]:
+def scores(suite: Suite, lines: list[Line], folder: Path, name: str, gold: Path | None) -> dict[str, Any]:
     path = folder / f"{name}.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    report = evaluate_suite(suite, run=path, out_dir=folder / name).report
+    report = evaluate_suite(suite, run=path, out_dir=folder / name, gold=gold).report
     statuses = {status: sum(1 for line in lines if line["status"] == status) for status in ("ok", "invalid", "error")}
     return {"statuses": statuses, "metrics": dict(report.metrics)}
+
+
+def halves(gold: Path, folder: Path) -> dict[str, Path]:
+    """The gold split in its fixed halves (first and second half of its lines: TST1 and TST2 for muc4)."""
+    lines = gold.read_text().splitlines(keepends=True)
+    middle = len(lines) // 2
+    parts = {"first half": lines[:middle], "second half": lines[middle:]}
+    paths = {}
+    for name, part in parts.items():
+        paths[name] = folder / f"{name.replace(' ', '_')}.gold.jsonl"
+        paths[name].write_text("".join(part))
+    return paths
 
 
 def main() -> None:
@@ -75,19 +101,30 @@ def main() -> None:
     parser.add_argument("--run", type=Path, default=Path("evals/muc4/baseline_run.jsonl"))
     parser.add_argument("--out", type=Path)
     parser.add_argument("--final", type=Path, help="also write the run with every stage applied (JSONL), to score")
+    parser.add_argument("--docs", type=Path, help="the run's documents, when not the suite's (JSONL)")
+    parser.add_argument("--gold", type=Path, help="score against this gold instead of the suite's")
+    parser.add_argument("--halves", action="store_true", help="also score each stage on the gold's two halves")
     args = parser.parse_args()
     suite = load_suite(args.suite)
     spec = load_schema(suite.schema)
-    texts = {document.id: document.text for document in iter_inputs([suite.documents]) if hasattr(document, "text")}
+    documents = args.docs or suite.documents
+    texts = {document.id: document.text for document in iter_inputs([documents]) if hasattr(document, "text")}
     lines = [json.loads(line) for line in args.run.read_text().splitlines() if line.strip()]
     results: dict[str, Any] = {"suite": suite.name, "run": str(args.run), "stages": {}}
     with tempfile.TemporaryDirectory() as folder:
         steps = [("stored", lines)]
         steps.append(("+ salvage", salvaged(steps[-1][1], spec, texts)))
-        steps.append(("+ resolution", resolved(steps[-1][1], spec, texts)))
+        salvaged_lines = steps[-1][1]
+        for name, partial in resolution_steps(spec):
+            steps.append((name, resolved(salvaged_lines, partial, texts)))
         steps.append(("+ repeats dropped", deduplicated(steps[-1][1], spec, texts)))
-        for number, (name, stage_lines) in enumerate(steps):
-            results["stages"][name] = scores(suite, stage_lines, Path(folder), f"stage{number}")
+        golds = {"all": args.gold or suite.gold_path}
+        if args.halves:
+            golds.update(halves(golds["all"], Path(folder)))
+        for part, gold in golds.items():
+            for number, (name, stage_lines) in enumerate(steps):
+                key = name if part == "all" else f"{name} ({part})"
+                results["stages"][key] = scores(suite, stage_lines, Path(folder), f"stage{number}", gold)
     if args.final:
         args.final.write_text("".join(json.dumps(line) + "\n" for line in steps[-1][1]))
     text = json.dumps(results, indent=2)

