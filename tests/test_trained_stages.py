@@ -115,6 +115,8 @@ def test_the_committed_files_are_what_the_training_script_makes(tmp_path: Path) 
     import sys
 
     script = ROOT / "evals" / "muc4" / "train_stages.py"
-    subprocess.run([sys.executable, str(script), "--source", str(TRAIN), "--out-dir", str(tmp_path)], check=True)
-    for name in ("muc4_v1.roles.json", "muc4_v1.relevance.json"):
-        assert (tmp_path / name).read_bytes() == (ROOT / "schemas" / name).read_bytes(), name
+    folders = ["--out-dir", str(tmp_path), "--pool-dir", str(tmp_path)]  # muc4_v4's example pool: the same script
+    subprocess.run([sys.executable, str(script), "--source", str(TRAIN), *folders], check=True)
+    for folder, name in (("schemas", "muc4_v1.roles.json"), ("schemas", "muc4_v1.relevance.json"),
+                         ("prompts", "muc4_v4.examples.jsonl")):  # fmt: skip
+        assert (tmp_path / name).read_bytes() == (ROOT / folder / name).read_bytes(), name

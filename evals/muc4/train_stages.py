@@ -1,13 +1,15 @@
-"""Make muc4_v1's two trained stages from the MUC-4 training split: the role lexicon and the relevance model.
+"""Make what muc4_v1 and muc4_v4 learn from the MUC-4 training split: role lexicon, relevance model, example pool.
 
     pip install "llm-extract[train]"   # scikit-learn, for the relevance model only
     .venv/bin/python evals/muc4/train_stages.py [--source ../shared/data/muc4/train.jsonl]
 
-Writes schemas/muc4_v1.roles.json (src/llm_extract/extraction/roles.py) and schemas/muc4_v1.relevance.json
-(extraction/relevance.py). Trained on GTT's training split (1,300 MUC-3 development documents with their keys)
-less DEV-MUC3-0101 to 0200, which are kept back to check the stages on documents they were not made from; no
-development (TST1, TST2) document is read except to store check values. The parameters (min_count, share,
-threshold, C, min_df) were chosen on TST1 and confirmed on TST2 (docs/results.md). Same bytes every run.
+Writes schemas/muc4_v1.roles.json (src/llm_extract/extraction/roles.py), schemas/muc4_v1.relevance.json
+(extraction/relevance.py) and prompts/muc4_v4.examples.jsonl (extraction/examples.py: the training texts of at most
+POOL_CHARS characters with their keys as answers, one mention per entity, within the schema's bounds). Made from
+GTT's training split (1,300 MUC-3 development documents with their keys) less DEV-MUC3-0101 to 0200, which are kept
+back to check the stages on documents they were not made from; no development (TST1, TST2) document is read except
+to store check values. The parameters (min_count, share, threshold, C, min_df) were chosen on TST1 and confirmed on
+TST2 (docs/results.md). Same bytes every run.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ ROLES = ("PerpInd", "PerpOrg", "Target", "Victim", "Weapon")
 SOURCE_NAME = "MUC-4 training"
 MIN_COUNT, SHARE = 5, 0.8
 THRESHOLD, C, MIN_DF = 0.5, 4.0, 3
+POOL_CHARS = 1500  # a retrieved example costs its length in prompt tokens on every document it is shown with
+BOUNDS = {"PerpInd": 4, "PerpOrg": 3, "Target": 5, "Victim": 6, "Weapon": 4}  # schemas/muc4_v1.py
+MAX_TEMPLATES = 6
 CHECK_DOCUMENTS = 8  # the first development documents, whose scikit-learn probabilities are stored for the test
 
 
@@ -50,6 +55,21 @@ def role_lexicon(documents: list[dict]) -> dict:
         "place_free": ["PerpInd", "Target", "Victim"],
         "heads": {head: dict(sorted(counts.items())) for head, counts in sorted(heads.items())},
     }
+
+
+def example_pool(documents: list[dict]) -> list[dict]:
+    """Each short training text with its key as the answer muc4_v1 asks for."""
+    pool = []
+    for document in documents:
+        if len(document["text"]) > POOL_CHARS or len(document["templates"]) > MAX_TEMPLATES:
+            continue
+        templates = [
+            {"incident_type": template["incident_type"].split(" / ")[0]}
+            | {role: [_mention(entity[0]) for entity in template.get(role) or []][: BOUNDS[role]] for role in ROLES}
+            for template in document["templates"]
+        ]
+        pool.append({"id": document["doc_id"], "text": document["text"], "answer": {"templates": templates}})
+    return pool
 
 
 def relevance_model(documents: list[dict], checks: list[dict]) -> dict:
@@ -82,6 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", type=Path, default=ROOT.parent / "shared" / "data" / "muc4" / "train.jsonl")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "schemas", help="where the two JSON files go")
+    parser.add_argument("--pool-dir", type=Path, default=ROOT / "prompts", help="where the example pool goes")
     args = parser.parse_args()
     lines = args.source.read_text(encoding="utf-8").splitlines()
     documents = [d for d in map(json.loads, lines) if d["doc_id"] not in HELD_OUT]
@@ -91,6 +112,9 @@ def main() -> None:
         text = re.sub(r"\[\n\s+(\S+),\n\s+(\S+)\n\s+\]", r"[\1, \2]", json.dumps(data, indent=1, ensure_ascii=False))
         path.write_text(text + "\n", encoding="utf-8")
         print(f"wrote {path}")
+    pool = args.pool_dir / "muc4_v4.examples.jsonl"
+    pool.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in example_pool(documents)))
+    print(f"wrote {pool}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import jinja2
 
 from llm_extract.core.errors import PromptNotFound
 from llm_extract.core.resources import bundled_names, find_resource
+from llm_extract.extraction.examples import ExamplePool
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
@@ -42,6 +43,9 @@ class PromptTemplate:
     # pipeline must beat. The model fills only the schema's records (no plan), nothing checks its values against
     # the article, and an invalid answer is not re-asked (api.settings_for_prompt).
     reference: bool = False
+    # `[examples] pool = "<file beside the prompt>", k = N`: the N labelled examples most like the article, given to
+    # the user template as `examples` (llm_extract.extraction.examples).
+    examples: ExamplePool | None = None
 
     @property
     def numbers_sentences(self) -> bool:
@@ -51,8 +55,12 @@ class PromptTemplate:
         """Messages for one document. The system part never depends on the document (prompt-cache friendly)."""
         return [
             {"role": "system", "content": _template(self.system).render().strip()},
-            {"role": "user", "content": _template(self.user).render(text=text, published=published).strip()},
+            {"role": "user", "content": _template(self.user).render(**self.variables(text, published)).strip()},
         ]
+
+    def variables(self, text: str, published: str | None) -> dict[str, object]:
+        shown = self.examples.nearest(text) if self.examples is not None else []
+        return {"text": text, "published": published, "examples": shown}
 
     def render_reask(self, errors: str) -> str:
         return _template(self.reask).render(errors=errors).strip()
@@ -87,6 +95,9 @@ def load_prompt(name_or_path: str) -> PromptTemplate:
         raise PromptNotFound(f"prompt file {path}: reference = {data['reference']!r} is not true or false")
     if data.get("article", "plain") not in ("plain", "numbered"):
         raise PromptNotFound(f"prompt file {path}: article = {data['article']!r} is not 'plain' or 'numbered'")
+    examples = _examples(path, data.get("examples"))
+    if examples is not None:
+        raw += examples.path.read_bytes()  # the pool decides what the model is shown: part of the prompt's identity
     try:
         for key in ("system", "user", "reask"):
             _ENV.parse(data[key])
@@ -102,4 +113,16 @@ def load_prompt(name_or_path: str) -> PromptTemplate:
         reask=data["reask"],
         article=data.get("article", "plain"),
         reference=data.get("reference", False),
+        examples=examples,
     )
+
+
+def _examples(path: Path, table: object) -> ExamplePool | None:
+    if table is None:
+        return None
+    if not (isinstance(table, dict) and isinstance(table.get("pool"), str) and isinstance(table.get("k", 1), int)):
+        raise PromptNotFound(f"prompt file {path}: [examples] needs pool = \"<file beside the prompt>\" and k = <int>")
+    pool = path.parent / table["pool"]
+    if not pool.is_file():
+        raise PromptNotFound(f"prompt file {path}: its example pool {pool} does not exist")
+    return ExamplePool(pool, table.get("k", 1))
