@@ -57,14 +57,16 @@ def resolved(lines: list[Line], spec: SchemaSpec, texts: dict[str, str]) -> list
 
 
 def resolution_steps(spec: SchemaSpec) -> list[tuple[str, SchemaSpec]]:
-    """resolve_records with its parts added one at a time: the field resolvers, then the role lexicon, then the
-    relevance model (each row of the table is the schema with the stages up to it)."""
-    bare = replace(spec, role_lexicon=None, relevance=None)
-    steps = [("+ resolution", bare)]
-    if spec.role_lexicon is not None:
-        steps.append(("+ fillers retyped", replace(bare, role_lexicon=spec.role_lexicon)))
-    if spec.relevance is not None:
-        steps.append(("+ relevance", replace(bare, role_lexicon=spec.role_lexicon, relevance=spec.relevance)))
+    """resolve_records with its parts added one at a time, in the order it applies them: the field resolvers, the
+    role lexicon, the type model, the relevance model (each row is the schema with the stages up to it)."""
+    trained = (("+ fillers retyped", "role_lexicon"), ("+ type from the fillers", "type_model"),
+               ("+ relevance", "relevance"))  # fmt: skip
+    partial = replace(spec, **{field: None for _, field in trained})
+    steps = [("+ resolution", partial)]
+    for name, field in trained:
+        if getattr(spec, field) is not None:
+            partial = replace(partial, **{field: getattr(spec, field)})
+            steps.append((name, partial))
     return steps
 
 

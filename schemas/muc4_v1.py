@@ -115,9 +115,12 @@ def same_record(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 SAME_RECORD = same_record
 
-# Trained on the MUC-4 training split (evals/muc4/train_stages.py; llm_extract.extraction.roles and .relevance):
-# a filler is moved to the slot its head word fills in the training keys, a place name leaves the participant
-# slots, and the templates of an article the relevance model finds reports no incident are set aside.
+# Trained on the MUC-4 training split (evals/muc4/train_stages.py; llm_extract.extraction.roles, .record_type and
+# .relevance): a filler is moved to the slot its head word fills in the training keys, a place name leaves the
+# participant slots, a template's type is read from its fillers and their context, and the templates of an
+# article the relevance model finds reports no incident are set aside.
 ROLE_LEXICON = "muc4_v1.roles.json"
 ROLE_SLOTS = ROLES
+TYPE_MODEL = "muc4_v1.types.json"
+TYPE_FIELD = "incident_type"
 RELEVANCE_MODEL = "muc4_v1.relevance.json"

@@ -1,6 +1,7 @@
 """muc4_v1's trained stages: fillers moved to the slot their head fills in the MUC-4 training keys, place names out of
-the participant slots, and an article the relevance model finds reports no incident set aside; each change on the
-line, the plain reference untouched, and both files part of the schema's identity."""
+the participant slots, a template's type read from its fillers and their context, and an article the relevance model
+finds reports no incident set aside; each change on the line, the plain reference untouched, and the three files
+part of the schema's identity."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from llm_extract.api import extract_batch
 from llm_extract.core.config import load_settings
 from llm_extract.core.errors import SchemaNotFound
+from llm_extract.extraction.record_type import record_text
 from llm_extract.extraction.resolve import resolve_records
 from llm_extract.extraction.roles import head_word
 from llm_extract.extraction.schema_loader import load_schema
@@ -67,6 +69,34 @@ def test_the_relevance_model_gives_the_probabilities_scikit_learn_gave() -> None
         assert MUC4.relevance.probability(texts[doc_id]) == pytest.approx(probability, abs=1e-5)
 
 
+def test_the_type_model_gives_the_probabilities_scikit_learn_gave() -> None:
+    checks = MUC4.type_model.classifier.data["checks"]
+    texts = {doc["id"]: doc["text"] for doc in map(json.loads, (ROOT / "evals/muc4/docs.jsonl").open())}
+    assert len(checks) == 8
+    for check in checks:
+        text = record_text(check["record"], MUC4.role_slots, texts[check["doc_id"]], 50)
+        given = MUC4.type_model.classifier.probabilities(text)
+        assert given == pytest.approx(check["probabilities"], abs=1e-5)
+
+
+def test_the_record_text_marks_each_filler_with_its_slot_and_adds_its_context() -> None:
+    record = _template(PerpOrg=["FMLN"], Weapon=["car bomb"], Victim=["nobody here"])
+    assert record_text(record, MUC4.role_slots, TEXT, 10) == (
+        "perporg_fmln as of the fmln set off a victim_nobody victim_here "  # slots in order; no context if not found
+        "weapon_car weapon_bomb set off a car bomb outside t"
+    )  # fmt: skip
+
+
+def test_a_template_typed_against_its_fillers_is_retyped_and_the_line_says_why() -> None:
+    kidnapping = "Guerrillas kidnapped businessman Juan Perez yesterday in Medellin. The kidnappers demanded a ransom."
+    record = _template(PerpInd=["guerrillas"], Victim=["businessman Juan Perez"])
+    record["incident_type"] = "bombing"
+    changes = resolve_records([record], kidnapping, MUC4)
+    assert record["incident_type"] == "kidnapping"
+    assert changes[0].path == "templates[0].incident_type" and changes[0].given == "bombing"
+    assert changes[0].why.startswith("the type model (MUC-4 training) gives kidnapping 0.")
+
+
 def test_an_article_that_reports_no_incident_has_its_templates_set_aside() -> None:
     speech = ("The president spoke today about the economy and the coming elections. Inflation fell last month, "
               "and the central bank expects exports to grow next year, the finance minister said.")  # fmt: skip
@@ -95,7 +125,7 @@ def test_the_line_keeps_each_change_and_the_plain_reference_keeps_the_answer(tmp
 
 
 def test_the_trained_files_are_part_of_the_schema_s_identity(tmp_path: Path) -> None:
-    for name in ("muc4_v1.py", "muc4_v1.roles.json", "muc4_v1.relevance.json"):
+    for name in ("muc4_v1.py", "muc4_v1.roles.json", "muc4_v1.types.json", "muc4_v1.relevance.json"):
         shutil.copy(ROOT / "schemas" / name, tmp_path / name)
     assert load_schema(str(tmp_path / "muc4_v1.py")).sha256 == MUC4.sha256
     roles = tmp_path / "muc4_v1.roles.json"
@@ -117,6 +147,6 @@ def test_the_committed_files_are_what_the_training_script_makes(tmp_path: Path) 
     script = ROOT / "evals" / "muc4" / "train_stages.py"
     folders = ["--out-dir", str(tmp_path), "--pool-dir", str(tmp_path)]  # muc4_v4's example pool: the same script
     subprocess.run([sys.executable, str(script), "--source", str(TRAIN), *folders], check=True)
-    for folder, name in (("schemas", "muc4_v1.roles.json"), ("schemas", "muc4_v1.relevance.json"),
-                         ("prompts", "muc4_v4.examples.jsonl")):  # fmt: skip
+    for folder, name in (("schemas", "muc4_v1.roles.json"), ("schemas", "muc4_v1.types.json"),
+                         ("schemas", "muc4_v1.relevance.json"), ("prompts", "muc4_v4.examples.jsonl")):  # fmt: skip
         assert (tmp_path / name).read_bytes() == (ROOT / folder / name).read_bytes(), name

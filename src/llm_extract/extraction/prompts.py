@@ -121,7 +121,7 @@ def _examples(path: Path, table: object) -> ExamplePool | None:
     if table is None:
         return None
     if not (isinstance(table, dict) and isinstance(table.get("pool"), str) and isinstance(table.get("k", 1), int)):
-        raise PromptNotFound(f"prompt file {path}: [examples] needs pool = \"<file beside the prompt>\" and k = <int>")
+        raise PromptNotFound(f'prompt file {path}: [examples] needs pool = "<file beside the prompt>" and k = <int>')
     pool = path.parent / table["pool"]
     if not pool.is_file():
         raise PromptNotFound(f"prompt file {path}: its example pool {pool} does not exist")

@@ -54,8 +54,9 @@ RESOLVERS: dict[str, Callable[[dict[str, Any], str], tuple[str, Any, str] | None
 
 
 def resolve_records(records: list[dict[str, Any]], text: str, spec: SchemaSpec) -> list[Resolution]:
-    """Resolve the schema's RESOLVED_FIELDS in place, then its trained stages (fillers retyped by ROLE_LEXICON; every
-    record set aside when RELEVANCE_MODEL finds the article reports none); the changes made."""
+    """Resolve the schema's RESOLVED_FIELDS in place, then its trained stages (fillers retyped by ROLE_LEXICON, the
+    record's type by TYPE_MODEL; every record set aside when RELEVANCE_MODEL finds the article reports none); the
+    changes made."""
     changes: list[Resolution] = []
     for index, record in enumerate(records):
         for path, kind in spec.resolved_fields:
@@ -71,6 +72,12 @@ def resolve_records(records: list[dict[str, Any]], text: str, spec: SchemaSpec) 
         for index, record in enumerate(records):
             for slot, given, stored, why in spec.role_lexicon.retype(record, spec.role_slots):
                 changes.append(Resolution(f"{spec.list_field}[{index}].{slot}", given, stored, why))
+    if spec.type_model is not None:
+        for index, record in enumerate(records):
+            if (retyped := spec.type_model.retype(record, spec.type_field, spec.role_slots, text)) is not None:
+                path = f"{spec.list_field}[{index}].{spec.type_field}"
+                changes.append(Resolution(path, record.get(spec.type_field), retyped[0], retyped[1]))
+                record[spec.type_field] = retyped[0]
     if spec.relevance is not None and records and (reason := spec.relevance.why_not(text)) is not None:
         changes.append(Resolution(spec.list_field, list(records), [], reason))
         records.clear()

@@ -16,10 +16,15 @@ from pydantic import BaseModel, ConfigDict, create_model
 
 from llm_extract.core.errors import SchemaNotFound
 from llm_extract.core.resources import bundled_names, find_resource
+from llm_extract.extraction.record_type import TypeModel, load_type_model
 from llm_extract.extraction.relevance import RelevanceModel, load_relevance_model
 from llm_extract.extraction.roles import RoleLexicon, load_role_lexicon
 
-TRAINED_FILES = ("ROLE_LEXICON", "RELEVANCE_MODEL")  # module constants naming files beside the schema file
+TRAINED_FILES = (
+    "ROLE_LEXICON",
+    "TYPE_MODEL",
+    "RELEVANCE_MODEL",
+)  # module constants naming files beside the schema file
 
 
 @dataclass(frozen=True)
@@ -43,10 +48,13 @@ class SchemaSpec:
     # SAME_RECORD(a, b): whether two records of one answer are one incident told twice (stored records as dicts).
     # A small model repeats a record instead of stopping; the later copy is dropped (and kept aside on the line).
     same_record: Callable[[dict[str, Any], dict[str, Any]], bool] | None = None
-    # ROLE_LEXICON and RELEVANCE_MODEL: trained stages stored beside the schema file (resolve.py applies them), with
-    # ROLE_SLOTS, the record's slots the lexicon may move fillers between.
+    # ROLE_LEXICON, TYPE_MODEL and RELEVANCE_MODEL: trained stages stored beside the schema file (resolve.py
+    # applies them), with ROLE_SLOTS (the slots the lexicon moves fillers between and the type model reads) and
+    # TYPE_FIELD (the record's type).
     role_lexicon: RoleLexicon | None = None
     role_slots: tuple[str, ...] = ()
+    type_model: TypeModel | None = None
+    type_field: str = ""
     relevance: RelevanceModel | None = None
 
     def deduplicate(self, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -148,6 +156,8 @@ def load_schema(name_or_path: str) -> SchemaSpec:
         same_record=getattr(module, "SAME_RECORD", None),
         role_lexicon=load_role_lexicon(trained["ROLE_LEXICON"]) if "ROLE_LEXICON" in trained else None,
         role_slots=tuple(getattr(module, "ROLE_SLOTS", ())),
+        type_model=load_type_model(trained["TYPE_MODEL"]) if "TYPE_MODEL" in trained else None,
+        type_field=getattr(module, "TYPE_FIELD", ""),
         relevance=load_relevance_model(trained["RELEVANCE_MODEL"]) if "RELEVANCE_MODEL" in trained else None,
     )
 
