@@ -29,7 +29,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SEEDS_A = ROOT / "evals" / "seeds" / "reference_run.jsonl"  # the plain instructor call
 SEEDS_B = ROOT / "tests" / "data" / "scoring" / "seeds_run.jsonl"  # an earlier run of the pipeline
 MUC4_A = ROOT / "evals" / "muc4" / "baseline_run.jsonl"  # 200 documents
-MUC4_B = ROOT / "evals" / "muc4" / "reference_run.jsonl"  # TST1's 100 documents only
+MUC4_REFERENCE = ROOT / "evals" / "muc4" / "reference_run.jsonl"  # 200 documents; run B: its first 100
+
+
+@pytest.fixture(scope="module")
+def muc4_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run that covers part of the suite: the plain reference's TST1 half (its first 100 lines)."""
+    path = tmp_path_factory.mktemp("muc4_b") / "tst1_reference.jsonl"
+    path.write_text("".join(MUC4_REFERENCE.read_text().splitlines(keepends=True)[:100]))
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +46,8 @@ def seeds() -> RunComparison:
 
 
 @pytest.fixture(scope="module")
-def muc4() -> RunComparison:
-    return compare_runs(MUC4_A, MUC4_B, "muc4")
+def muc4(muc4_b: Path) -> RunComparison:
+    return compare_runs(MUC4_A, muc4_b, "muc4")
 
 
 def field_scores(run: Path) -> dict[str, tuple[float, float]]:
@@ -126,8 +134,8 @@ def test_summary_and_overall_scores(seeds: RunComparison) -> None:
     assert summary.mean_delta == pytest.approx(sum(d for d in deltas if d is not None) / 5)
 
 
-def test_gtt_documents_one_run_lacks_and_status_changes(muc4: RunComparison) -> None:
-    a, b = template_scores(MUC4_A), template_scores(MUC4_B)
+def test_gtt_documents_one_run_lacks_and_status_changes(muc4: RunComparison, muc4_b: Path) -> None:
+    a, b = template_scores(MUC4_A), template_scores(muc4_b)
     assert len(a) == 200 and len(b) == 100
     by_id = {d.doc_id: d for d in muc4.documents}
     assert set(by_id) == set(a)
@@ -153,10 +161,10 @@ def test_gtt_documents_one_run_lacks_and_status_changes(muc4: RunComparison) -> 
     assert {h.metric: h.a for h in muc4.overall_shared} == {h.metric: shared[h.metric] for h in muc4.overall_shared}
 
 
-def test_partial_coverage_is_warned(muc4: RunComparison) -> None:
+def test_partial_coverage_is_warned(muc4: RunComparison, muc4_b: Path) -> None:
     suite = load_suite("muc4")
     spec = load_schema(suite.schema)
-    half = evaluate_run(suite, MUC4_B, spec.list_field, shape=spec.json_schema)
+    half = evaluate_run(suite, muc4_b, spec.list_field, shape=spec.json_schema)
     warning = coverage_warning(half)
     assert warning is not None
     assert "covers 100 of the 200 gold documents" in warning and "TST2-MUC4-0001" in warning
