@@ -68,7 +68,7 @@ def example_pool(documents: list[dict]) -> list[dict]:
             continue
         templates = [
             {"incident_type": template["incident_type"].split(" / ")[0]}
-            | {role: [_mention(entity[0]) for entity in template.get(role) or []][: BOUNDS[role]] for role in ROLES}
+            | {role: fillers[: BOUNDS[role]] for role, fillers in _record(template).items()}
             for template in document["templates"]
         ]
         pool.append({"id": document["doc_id"], "text": document["text"], "answer": {"templates": templates}})

@@ -13,6 +13,7 @@ Their shared pieces are here: the typographic marks table, accent stripping and 
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import unicodedata
 from collections.abc import Callable
@@ -62,3 +63,8 @@ def fold_with_origins(text: str, fold_char: Callable[[str], str]) -> tuple[str, 
             folded.append(piece)
             origins.append(index)
     return "".join(folded), origins
+
+
+def text_sha256(text: str) -> str:
+    """A text's identity (UTF-8 bytes): what a run line stores, resume keys and a prompt's examples compare."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

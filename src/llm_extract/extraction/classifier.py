@@ -43,7 +43,8 @@ class TextClassifier:
             return {self.classes[0]: 1 - positive, self.classes[1]: positive}
         top = max(scores)
         exps = [math.exp(score - top) for score in scores]
-        return {name: e / sum(exps) for name, e in zip(self.classes, exps, strict=True)}
+        total = sum(exps)
+        return {name: e / total for name, e in zip(self.classes, exps, strict=True)}
 
 
 def load_classifier(path: Path) -> TextClassifier:

@@ -10,7 +10,6 @@ whose text is the article's own is never shown. The pool is part of the prompt's
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from functools import cached_property
@@ -19,16 +18,14 @@ from typing import Any
 
 import bm25s
 
+from llm_extract.core.text import text_sha256
+
 
 @dataclass(frozen=True)
 class Example:
     id: str
     text: str
     answer: str  # the answer as the model should write it (compact JSON)
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class ExamplePool:
@@ -48,14 +45,14 @@ class ExamplePool:
         retriever = bm25s.BM25()
         corpus = [example.text for example in self.examples]
         retriever.index(bm25s.tokenize(corpus, stopwords="en", show_progress=False), show_progress=False)
-        return retriever, {_sha(example.text): index for index, example in enumerate(self.examples)}
+        return retriever, {text_sha256(example.text): index for index, example in enumerate(self.examples)}
 
     def nearest(self, text: str) -> list[Example]:
         """The k examples most like `text`, nearest first; none for an empty text."""
         if not text.strip() or not self.examples:
             return []
         retriever, by_text = self._index
-        own = by_text.get(_sha(text))
+        own = by_text.get(text_sha256(text))
         wanted = min(self.k + (own is not None), len(self.examples))
         query = bm25s.tokenize([text], stopwords="en", show_progress=False)
         if not query.vocab:  # only stop words: nothing to rank by

@@ -7,11 +7,11 @@ the article in chunks that fit (chunking.py) and merges their records into the d
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from llm_extract.core.config import Settings
 from llm_extract.core.errors import ConfigError
+from llm_extract.core.text import text_sha256
 from llm_extract.extraction.prompts import Message, PromptTemplate
 from llm_extract.inputs.documents import Document
 from llm_extract.inputs.injection import find_injections, neutralise
@@ -23,10 +23,6 @@ CHARS_PER_TOKEN = 4.0  # a rough English average: an estimate, never a tokenizer
 def estimate_tokens(messages: list[Message]) -> int:
     """About how many prompt tokens the messages take (no tokenizer is loaded to know exactly)."""
     return round(sum(len(message["content"]) for message in messages) / CHARS_PER_TOKEN)
-
-
-def text_sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

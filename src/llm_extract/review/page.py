@@ -10,7 +10,6 @@ styles and the small script are inline, and the data behind the highlights is em
 from __future__ import annotations
 
 import functools
-import hashlib
 import itertools
 import json
 import re
@@ -23,6 +22,7 @@ from typing import Any
 import jinja2
 
 from llm_extract.core.paths import generic_path, get_path, path_of
+from llm_extract.core.text import text_sha256
 from llm_extract.evaluation.eval_report import EvalReport
 from llm_extract.evaluation.evaluate import evaluate_run
 from llm_extract.extraction.annotate import annotate
@@ -338,7 +338,7 @@ def review_document(
     items = (line.items or []) if line.list_field == list_field else []
     if document is None:
         view.text_problem = NO_TEXT
-    elif line.text_sha256 and hashlib.sha256(document.text.encode()).hexdigest() != line.text_sha256:
+    elif line.text_sha256 and text_sha256(document.text) != line.text_sha256:
         view.text_problem = "the article's text has changed since the run: highlights are not shown"
     else:
         view.text = document.text

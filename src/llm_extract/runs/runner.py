@@ -13,10 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from llm_extract.core.text import text_sha256
 from llm_extract.extraction.annotate import annotate
 from llm_extract.extraction.chunking import ChunkingError, ChunkPlan, merge_results, plan_chunks
 from llm_extract.extraction.extract import ExtractionResult, PriorAnswer, RecordExtractor, Usage
-from llm_extract.extraction.requests import ExtractionRequest, PromptLimit, build_request, text_sha256
+from llm_extract.extraction.requests import ExtractionRequest, PromptLimit, build_request
 from llm_extract.inputs.documents import Document, Input, InputFailure
 from llm_extract.runs.identity import WorkIdentity
 from llm_extract.runs.runline import RunLine
