@@ -328,8 +328,15 @@ GROUNDED_FIELDS = (
 )
 # The ones a record is not worth keeping without: `--require-grounding` re-asks when one is not in the text.
 KEY_FIELDS = ("evidence[]", "location.site", "perpetrators[].name", "claimed_by[]")
-# Resolved against the article (llm_extract.resolve): a country the article does not support is replaced or nulled.
-RESOLVED_FIELDS = {"location": "country"}
+# Verified against the article (llm_extract.resolve): a place or actor name the article does not write is cut to
+# the words it does write ("al-Asad Airbase, Iraq" -> "al-Asad Airbase") or removed ("unknown", an invented
+# town): a place nulled, a perpetrator or claimant dropped. Targets are not: they are descriptions ("U.S.
+# forces") the scorer credits as paraphrase, and verifying them lowered seed field F1 (docs/results.md).
+VERIFIED_FIELDS = ("location.site", "location.town", "location.region", "perpetrators[].name", "claimed_by[]")
+# Resolved against the article (llm_extract.resolve): a country the article does not support is replaced or nulled;
+# the date is the one its own words give against the publication date or dateline, a year the article cannot
+# support nulled.
+RESOLVED_FIELDS = {"location": "country", "date": "date"}
 # Normalised beside the article's words (llm_extract.normalize): path -> normaliser.
 NORMALIZED_FIELDS = {
     "date": "date",

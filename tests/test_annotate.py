@@ -111,14 +111,19 @@ def test_require_grounding_reports_the_document_invalid_when_reasks_run_out() ->
 def test_stored_lines_carry_grounding_and_the_report_counts_it(tmp_path: Path) -> None:
     inputs = tmp_path / "in.jsonl"
     inputs.write_text(json.dumps({"id": "d1", "text": TEXT, "published": "2023-10-19"}) + "\n")
-    with FakeOpenAI(answer=answer(site="Balad airbase")) as fake:
+    invented = incident(site="Balad airbase")
+    invented["weapons"][0]["text"] = "Three rockets"  # grounded, not verified: kept and flagged
+    with FakeOpenAI(answer=json.dumps({"attacks": ["drones"], "incidents": [invented]})) as fake:
         settings = load_settings(base_url=fake.base_url, model="fake", cache_dir=tmp_path / "cache")
         extract_batch([inputs], tmp_path / "out.jsonl", settings)
     record = json.loads((tmp_path / "out.jsonl").read_text())
     assert record["anchor"]["source"] == "published"
-    assert record["ungrounded"] == ["incidents[0].location.site"]
+    assert record["ungrounded"] == ["incidents[0].weapons[0].text"]
+    assert record["incidents"][0]["location"]["site"] is None, "a verified field the article does not write goes"
+    assert {"path": "incidents[0].location.site", "given": "Balad airbase", "stored": None,
+            "why": "not in the article"} in record["resolved"]  # fmt: skip
     assert record["normalized"]["incidents[0].date"]["start"] == "2023-10-18"
     summary = grounding_summary([RunLine.from_stored(record, "incidents")])
     assert summary["values"] == len(record["grounding"]) and summary["not_found"] == 1
-    assert summary["by_field"]["incidents[].location.site"]["rate"] == 0.0
+    assert summary["by_field"]["incidents[].weapons[].text"]["rate"] == 0.0
     assert summary["rate"] == round((summary["values"] - 1) / summary["values"], 4)

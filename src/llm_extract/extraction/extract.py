@@ -28,13 +28,14 @@ from instructor.core.exceptions import IncompleteOutputException, InstructorRetr
 from pydantic import BaseModel, ValidationError
 
 from llm_extract.core.redact import scrub_optional
-from llm_extract.extraction.annotate import ungrounded_key_values
+from llm_extract.extraction.annotate import anchor_for, ungrounded_key_values
 from llm_extract.extraction.grounding import Span
 from llm_extract.extraction.prompts import Message, PromptTemplate
 from llm_extract.extraction.requests import ExtractionRequest
 from llm_extract.extraction.resolve import resolve_records
 from llm_extract.extraction.salvage import salvage
 from llm_extract.extraction.schema_loader import SchemaSpec
+from llm_extract.inputs.documents import Document
 from llm_extract.inputs.sentences import cite
 from llm_extract.providers.retry import (
     RequestDeadlineExceeded,
@@ -260,13 +261,14 @@ class Extractor:
             mode="json"
         )
 
-    def _accept(self, data: dict[str, Any], result: ExtractionResult, text: str) -> None:
+    def _accept(self, data: dict[str, Any], result: ExtractionResult, document: Document) -> None:
         """Store an accepted answer (as `records` gives it) with the schema's RESOLVED_FIELDS resolved against the
-        text and less the repeats its SAME_RECORD finds (a plain reference has neither step, as a plain call)."""
+        document and less the repeats its SAME_RECORD finds (a plain reference has neither step, as a plain call)."""
         if not self.prompt.reference:
             field = self.schema.list_field
             records = data.get(field) or []
-            result.resolved = [change.as_dict() for change in resolve_records(records, text, self.schema)]
+            changes = resolve_records(records, document.text, self.schema, anchor_for(document))
+            result.resolved = [change.as_dict() for change in changes]
             kept, result.duplicates = self.schema.deduplicate(records)
             data = {**data, field: kept}
         result.status, result.data, result.error = "ok", data, None
@@ -352,7 +354,7 @@ class Extractor:
                     if not ungrounded:
                         result.attempts += 1
                         result.usage.add(getattr(completion, "usage", None))
-                        self._accept(data, result, request.document.text)
+                        self._accept(data, result, request.document)
                         return result
                     failed_output, completion_usage = _content(completion), getattr(completion, "usage", None)
                     problem = describe_ungrounded(ungrounded)
@@ -389,7 +391,7 @@ class Extractor:
         # What was removed is the model's own text: scrubbed like last_output (a server may echo the key into it).
         salvaged = json.dumps({"error": result.error, "removed": [item.as_dict() for item in kept.removed]})
         result.salvaged = json.loads(scrub_optional(salvaged, self._secrets()) or "{}")
-        self._accept(self.records(kept.parsed, request), result, text)
+        self._accept(self.records(kept.parsed, request), result, request.document)
         return result
 
     def _retried(self, result: ExtractionResult) -> str:

@@ -41,6 +41,7 @@ class SchemaSpec:
     key_fields: tuple[str, ...] = ()  # KEY_FIELDS: the grounded ones `require_grounding` insists on
     normalized_fields: tuple[tuple[str, str], ...] = ()  # NORMALIZED_FIELDS: (path, normaliser) pairs
     resolved_fields: tuple[tuple[str, str], ...] = ()  # RESOLVED_FIELDS: (path, resolver) pairs (resolve.py)
+    verified_fields: tuple[str, ...] = ()  # VERIFIED_FIELDS: grounded names removed when not in the text (resolve.py)
     # ANSWER_MODEL: what the model fills when the prompt numbers the article's sentences (prompt `article =
     # "numbered"`): the same records with SENTENCE_FIELDS (quotes) answered by sentence number.
     answer_model: type[BaseModel] | None = None
@@ -151,6 +152,7 @@ def load_schema(name_or_path: str) -> SchemaSpec:
         key_fields=tuple(getattr(module, "KEY_FIELDS", ())),
         normalized_fields=tuple(dict(getattr(module, "NORMALIZED_FIELDS", {})).items()),
         resolved_fields=tuple(dict(getattr(module, "RESOLVED_FIELDS", {})).items()),
+        verified_fields=tuple(getattr(module, "VERIFIED_FIELDS", ())),
         answer_model=getattr(module, "ANSWER_MODEL", None),
         sentence_fields=tuple(getattr(module, "SENTENCE_FIELDS", ())),
         same_record=getattr(module, "SAME_RECORD", None),

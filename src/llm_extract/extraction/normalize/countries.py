@@ -11,6 +11,9 @@ Two maintained sources, each for what it does best:
   of" -> "Iran"), coco's short and official names, and COMMON_NAMES, the names the news uses that neither lists;
   each name's code is coco's reading of it. A name two countries share ("Korea", "Congo") is left out rather than
   guessed. Codes are never matched inside words: "IN" in a sentence is not India.
+- For the people's adjective ("Salvadoran troops", "two Colombians": `countries_mentioned`), countryinfo's
+  demonyms (1.0.1, MIT; one per country). A demonym several entries share ("American": US and the Northern
+  Mariana Islands; "Chinese": CN, HK, MO) is the most populous one's.
 
 coco imports pandas and compiles its ~250 regexes once, on first use (pandas about 0.4 s, then coco and the name
 pattern about 0.1 s: bench/geo.py).
@@ -106,15 +109,50 @@ def _names() -> tuple[re.Pattern[str], dict[str, str]]:
     return re.compile(rf"(?<!\w)(?:{alternation})(?!\w)", re.IGNORECASE), index
 
 
-def countries_named(text: str) -> list[str]:
-    """Alpha-2 codes of the countries `text` names, in order of first mention ("U.S. troops" names none)."""
+def _named(text: str) -> Iterator[tuple[re.Match[str], str]]:
+    """Each country name in `text` with its alpha-2 code ("U.S. troops" names none)."""
     pattern, index = _names()
-    found: list[str] = []
     for match in pattern.finditer(text):
         name = match.group().lower()
-        if name in _ABBREVIATIONS and _MODIFIES.match(text, match.end()):
-            continue
-        code = index[name]
+        if not (name in _ABBREVIATIONS and _MODIFIES.match(text, match.end())):
+            yield match, index[name]
+
+
+def without_country_names(text: str) -> str:
+    """`text` with its country names blanked: "El Salvador" writes no town called "Salvador"."""
+    for match, _ in reversed(list(_named(text))):
+        text = text[: match.start()] + " " * (match.end() - match.start()) + text[match.end() :]
+    return text
+
+
+def countries_named(text: str) -> list[str]:
+    """Alpha-2 codes of the countries `text` names, in order of first mention ("U.S. troops" names none)."""
+    return list(dict.fromkeys(code for _, code in _named(text)))
+
+
+@cache
+def _demonyms() -> tuple[re.Pattern[str], dict[str, str]]:
+    """A whole-word pattern over countryinfo's demonyms (and their plurals), and lowercased demonym -> alpha-2."""
+    import countryinfo
+
+    best: dict[str, tuple[int, str]] = {}
+    for country in countryinfo.all_countries():
+        demonym, code, population = country.demonym(), country.iso(2), country.population() or 0
+        if demonym and code and population >= best.get(demonym.lower(), (-1, ""))[0]:
+            best[demonym.lower()] = (population, code)
+    index = {name: code for name, (_, code) in best.items()}
+    alternation = "|".join(re.escape(name) for name in sorted(index, key=len, reverse=True))
+    return re.compile(rf"(?<!\w)({alternation})s?(?!\w)", re.IGNORECASE), index
+
+
+def countries_mentioned(text: str) -> list[str]:
+    """Alpha-2 codes of the countries `text` names or whose people it names ("Salvadoran troops"), in order of
+    first mention."""
+    pattern, index = _demonyms()
+    by_demonym = [(match.start(), index[match.group(1).lower()]) for match in pattern.finditer(text)]
+    by_name = [(m.start(), code) for m, code in _named(text)]
+    found: list[str] = []
+    for _, code in sorted(by_name + by_demonym, key=lambda pair: pair[0]):
         if code not in found:
             found.append(code)
     return found

@@ -56,7 +56,7 @@ def _phrases(text: str) -> list[tuple[str, str]]:
     return list(unique.items())
 
 
-def _choose(name: str, country: str | None) -> tuple[Place | None, str]:
+def choose_place(name: str, country: str | None) -> tuple[Place | None, str]:
     """The place `name` means in `country` (any country when None), and the rule or why none."""
     places = gazetteer().named(name, country)
     where = f"in {country}" if country else "(no country on the record)"
@@ -89,7 +89,7 @@ def locate(location: dict[str, Any] | None, country: str | None) -> dict[str, An
     failures: list[str] = []
     for key, text in words:
         for name, kind in _phrases(text):
-            place, why = _choose(name, country)
+            place, why = choose_place(name, country)
             if place is None:
                 failures.append(why)
                 continue
