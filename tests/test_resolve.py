@@ -162,3 +162,12 @@ def test_a_start_the_article_cannot_support_is_nulled_only_with_an_anchor() -> N
     assert resolve_date(_date("1985-03-01", None), "the 1985 massacre", MAY_26) == [], "a year the article writes"
     assert resolve_date(_date("1988-12-01", None), "", MAY_26) == [], "the year before the anchor's"
     assert resolve_date(_date("2019-07-02", None), "no year here", None) == [], "no anchor: nothing to judge by"
+
+
+def test_no_news_date_survives_a_year_before_1900_after_today_or_words_after_the_anchor() -> None:
+    assert resolve_date(_date("0640-01-01", "BROAD DAYLIGHT"), "", None) == [
+        ("start", None, "no news reports an incident in the year 640")
+    ]
+    assert resolve_date(_date("1989-05-02", "at 2030", precision="year"), "", MAY_26) == [], (
+        "'at 2030' (a time) reads as the year 2030, after the anchor: not taken, and the model's date stays"
+    )

@@ -160,23 +160,31 @@ def resolve_country(location: dict[str, Any], text: str, _anchor: Anchor | None 
     return None if stored == given else ("country", stored, why)
 
 
+EARLIEST_YEAR = 1900  # a start before it ("0640-01-01" for "BROAD DAYLIGHT"), or after today, is no news date
+
+
 def resolve_date(date: dict[str, Any], text: str, anchor: Anchor | None = None) -> list[tuple[str, Any, str]]:
     """The date the record's own date words give against the anchor (the publication date, else the dateline:
     `normalize.dates`), where they resolve and the model's differs ("THURSDAY" in an article of 26 May 1989 is 25
-    May 1989, not 1830-05-25); where they do not resolve and there is an anchor, a start the article cannot support
-    is nulled: after the anchor, or in a year neither written in the article nor the anchor's or the one before.
-    Returns the (key, new value, why) changes."""
+    May 1989, not 1830-05-25) and do not fall after the anchor. Otherwise a start no news gives (before
+    EARLIEST_YEAR or after today) is nulled, and, where there is an anchor, a start after it or in a year neither
+    written in the article nor the anchor's or the one before. Returns the (key, new value, why) changes."""
     start = date.get("start")
     resolved = normalise_date(date.get("text"), anchor)
-    if resolved["status"] == "resolved":
+    words_day = _as_day(resolved["start"])  # "at 2030" (a time) reads as the year 2030: not after the anchor
+    if words_day is not None and (anchor is None or words_day <= anchor.date):
         end = None if resolved["end"] == resolved["start"] else resolved["end"]
         why = f"the date words {date.get('text')!r} give this ({resolved['reason']})"
         wanted = {"start": resolved["start"], "end": end, "precision": resolved["precision"]}
         return [(key, value, why) for key, value in wanted.items() if str(date.get(key) or "") != str(value or "")]
     day = _as_day(start)
-    if day is None or anchor is None:  # without the article's own date a year cannot be judged
+    if day is None:
         return []
-    if day > anchor.date:
+    if not EARLIEST_YEAR <= day.year <= dt.date.today().year:
+        why = f"no news reports an incident in the year {day.year}"
+    elif anchor is None:  # without the article's own date a year cannot be judged
+        return []
+    elif day > anchor.date:
         why = f"after the article's {anchor.source} date {anchor.date}"
     elif day.year in (anchor.date.year, anchor.date.year - 1) or re.search(rf"(?<!\d){day.year}(?!\d)", text):
         return []
