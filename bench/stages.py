@@ -5,7 +5,7 @@ rejected answer a line keeps; the others on the records), so applying them to a 
 gives what a fresh run makes of the same answers. The stored run must be one made without them.
 
 Prints JSON (and writes it with --out; --final writes the run with every stage applied). Rerun with:
-  .venv/bin/python bench/stages.py --suite muc4 --run evals/muc4/baseline_run.jsonl --halves \
+  .venv/bin/python bench/stages.py --suite muc4 --run evals/muc4/muc4_v3_run.jsonl --halves \
       --out bench/results/stages_muc4_dev.json
 """
 
@@ -131,7 +131,7 @@ def halves(gold: Path, folder: Path) -> dict[str, Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--suite", default="muc4")
-    parser.add_argument("--run", type=Path, default=Path("evals/muc4/baseline_run.jsonl"))
+    parser.add_argument("--run", type=Path, default=Path("evals/muc4/muc4_v3_run.jsonl"))
     parser.add_argument("--out", type=Path)
     parser.add_argument("--final", type=Path, help="also write the run with every stage applied (JSONL), to score")
     parser.add_argument("--docs", type=Path, help="the run's documents, when not the suite's (JSONL)")

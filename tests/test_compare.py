@@ -28,7 +28,7 @@ from llm_extract.scoring.suite import load_suite
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS_A = ROOT / "evals" / "seeds" / "reference_run.jsonl"  # the plain instructor call
 SEEDS_B = ROOT / "tests" / "data" / "scoring" / "seeds_run.jsonl"  # an earlier run of the pipeline
-MUC4_A = ROOT / "evals" / "muc4" / "baseline_run.jsonl"  # 200 documents
+MUC4_A = ROOT / "evals" / "muc4" / "muc4_v3_run.jsonl"  # 200 documents
 MUC4_REFERENCE = ROOT / "evals" / "muc4" / "reference_run.jsonl"  # 200 documents; run B: its first 100
 
 

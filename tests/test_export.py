@@ -41,7 +41,7 @@ from llm_extract.runs.store import read_run
 ROOT = Path(__file__).resolve().parents[1]
 SEED_RUN = ROOT / "evals" / "seeds" / "reference_run.jsonl"  # 5 ok documents, format 1
 MUC4_INCIDENTS = ROOT / "evals" / "muc4-incidents" / "reference_run.jsonl"  # incident_v1: 114 ok, 86 invalid
-MUC4_TEMPLATES = ROOT / "evals" / "muc4" / "baseline_run.jsonl"  # muc4_v1 templates: 156 ok, 44 invalid
+MUC4_TEMPLATES = ROOT / "evals" / "muc4" / "muc4_v3_run.jsonl"  # muc4_v1 templates: 156 ok, 44 invalid
 SUFFIXES = [".csv", ".parquet", ".xlsx", ".sqlite", ".duckdb"]  # and .db, SQLite's other suffix, for events
 MULTI = {".xlsx", ".sqlite", ".db", ".duckdb"}
 

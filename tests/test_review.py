@@ -118,7 +118,7 @@ def test_page_renders_in_chromium_with_every_highlight_where_its_offsets_say(pag
 
 def test_review_of_a_stored_muc4_run_marks_templates_against_gold(tmp_path: Path) -> None:
     """A run stored before grounding existed is grounded from its texts; the GTT scorer's verdicts are shown."""
-    run = ROOT / "evals" / "muc4" / "baseline_run.jsonl"
+    run = ROOT / "evals" / "muc4" / "muc4_v3_run.jsonl"  # stored before the stages: invalid lines, no grounding
     output = tmp_path / "muc4.html"
     result = CliRunner().invoke(app, ["review", str(run), "-o", str(output), "--suite", "muc4"])
     assert result.exit_code == 0, result.output
