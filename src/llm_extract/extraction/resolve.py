@@ -139,7 +139,7 @@ def placed_outside(location: dict[str, Any], text: str) -> bool:
     return code is not None and code not in article.supported and _located(location, text, article)[0] != code
 
 
-def resolve_country(location: dict[str, Any], text: str, _anchor: Anchor | None = None) -> tuple[str, Any, str] | None:
+def resolve_country(location: dict[str, Any], text: str) -> tuple[str, Any, str] | None:
     """The country the record's most specific evidence gives: the gazetteer's country for its town, site or
     region (`_located`), else a country its place names name ("western Iraq") that the article supports; else
     the model's code when the article supports it (names the country or its people, or its dateline's place is
@@ -201,7 +201,7 @@ def _as_day(value: Any) -> dt.date | None:
 
 
 RESOLVERS: dict[str, Callable[[dict[str, Any], str, Anchor | None], list[tuple[str, Any, str]]]] = {
-    "country": lambda node, text, anchor: [change] if (change := resolve_country(node, text, anchor)) else [],
+    "country": lambda node, text, _anchor: [change] if (change := resolve_country(node, text)) else [],
     "date": resolve_date,
 }
 
