@@ -111,7 +111,7 @@ def scores(suite: Suite, lines: list[Line], folder: Path, name: str, gold: Path 
     report = evaluate_suite(suite, run=path, out_dir=folder / name, gold=gold).report
     statuses = {status: sum(1 for line in lines if line["status"] == status) for status in ("ok", "invalid", "error")}
     result = {"statuses": statuses, "metrics": dict(report.metrics)}
-    if any(path.startswith("location") for path, _ in spec.resolved_fields):
+    if any(field.startswith("location") for field, _ in spec.resolved_fields):
         result["countries"] = country_figures(report, lines, spec, documents)
     return result
 

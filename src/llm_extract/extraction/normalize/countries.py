@@ -150,12 +150,8 @@ def countries_mentioned(text: str) -> list[str]:
     first mention."""
     pattern, index = _demonyms()
     by_demonym = [(match.start(), index[match.group(1).lower()]) for match in pattern.finditer(text)]
-    by_name = [(m.start(), code) for m, code in _named(text)]
-    found: list[str] = []
-    for _, code in sorted(by_name + by_demonym, key=lambda pair: pair[0]):
-        if code not in found:
-            found.append(code)
-    return found
+    by_name = [(match.start(), code) for match, code in _named(text)]
+    return list(dict.fromkeys(code for _, code in sorted(by_name + by_demonym, key=lambda pair: pair[0])))
 
 
 def normalise_country(location: dict[str, Any] | None) -> dict[str, Any]:
