@@ -31,6 +31,7 @@ from llm_extract.inputs.documents import Document, iter_inputs
 from llm_extract.scoring.suite import Suite, load_suite
 
 Line = dict[str, Any]
+CHECKS = ("claims", "type", "site", "targets", "target_kinds")  # RESOLVERS from llm_extract.checks
 
 
 def salvaged(lines: list[Line], spec: SchemaSpec, documents: dict[str, Document]) -> list[Line]:
@@ -63,12 +64,16 @@ def resolved(lines: list[Line], spec: SchemaSpec, documents: dict[str, Document]
 
 
 def resolution_steps(spec: SchemaSpec) -> list[tuple[str, SchemaSpec]]:
-    """resolve_records with its parts added one at a time: the field resolvers, the names verified, the
+    """resolve_records with its parts added one at a time: the field resolvers, the checks, the names verified, the
     role lexicon, the type model, the relevance model (each row is the schema with the stages up to it)."""
     trained = (("+ fillers retyped", "role_lexicon"), ("+ type from the fillers", "type_model"),
                ("+ relevance", "relevance"))  # fmt: skip
-    partial = replace(spec, verified_fields=(), **{field: None for _, field in trained})
+    resolvers = tuple((path, kind) for path, kind in spec.resolved_fields if kind not in CHECKS)
+    partial = replace(spec, resolved_fields=resolvers, verified_fields=(), **{field: None for _, field in trained})
     steps = [("+ resolution", partial)]
+    if resolvers != spec.resolved_fields:
+        partial = replace(partial, resolved_fields=spec.resolved_fields)
+        steps.append(("+ checks against the article's words", partial))
     if spec.verified_fields:
         partial = replace(partial, verified_fields=spec.verified_fields)
         steps.append(("+ names cut to the article's words", partial))

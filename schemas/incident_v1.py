@@ -335,8 +335,11 @@ KEY_FIELDS = ("evidence[]", "location.site", "perpetrators[].name", "claimed_by[
 VERIFIED_FIELDS = ("location.site", "location.town", "location.region", "perpetrators[].name", "claimed_by[]")
 # Resolved against the article (llm_extract.resolve): a country the article does not support is replaced or nulled;
 # the date is the one its own words give against the publication date or dateline, a year the article cannot
-# support nulled.
-RESOLVED_FIELDS = {"location": "country", "date": "date"}
+# support nulled. Checked against its words (llm_extract.checks; the site first, as a town filed as a site places
+# the record): a site that is a town or a country moves to the town or goes, a claimant no sentence says claimed
+# the attack is dropped, a type its evidence has no word for is retyped, a target named "unknown" is dropped and
+# one of kind "unknown" gets the kind its words give ("peasants": civilian). "" is the record itself.
+RESOLVED_FIELDS = {"location": ("site", "country"), "date": "date", "": ("claims", "type", "targets", "target_kinds")}
 # Normalised beside the article's words (llm_extract.normalize): path -> normaliser.
 NORMALIZED_FIELDS = {
     "date": "date",

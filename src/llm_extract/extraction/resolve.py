@@ -3,7 +3,8 @@
 A small model fills a closed field from its priors when the text is silent or unfamiliar to it: on 1989 Latin
 American news the embedded model placed 18 of 38 incidents in Iraq or Syria, the countries of its prompt's
 examples, and dated "THURSDAY" in a 1989 article 1830-05-25. The schema names the fields to resolve
-(RESOLVED_FIELDS: path of the node -> resolver: "country", "date") and the names to verify (VERIFIED_FIELDS: cut
+(RESOLVED_FIELDS: path of the node, "" for the record -> resolver or resolvers: "country", "date", and the checks
+of `checks`: "claims", "type", "site", "targets", "target_kinds") and the names to verify (VERIFIED_FIELDS: cut
 to the words the article writes, or removed); each resolver checks the value against the document and changes it
 only when the document does not support it. Every change is kept on the line ("resolved": path, the model's
 value, the value stored, why), so nothing is silently rewritten and review can restore it. What each rule did on
@@ -21,6 +22,7 @@ from typing import Any
 
 from llm_extract.core.paths import iter_path, parse_path, walk
 from llm_extract.core.text import fold_name
+from llm_extract.extraction.checks import check_claims, check_site, check_target_kinds, check_targets, check_type
 from llm_extract.extraction.grounding import fold, normalise
 from llm_extract.extraction.grounding import locate as ground
 from llm_extract.extraction.normalize.countries import (
@@ -203,6 +205,12 @@ def _as_day(value: Any) -> dt.date | None:
 RESOLVERS: dict[str, Callable[[dict[str, Any], str, Anchor | None], list[tuple[str, Any, str]]]] = {
     "country": lambda node, text, _anchor: [change] if (change := resolve_country(node, text)) else [],
     "date": resolve_date,
+    # llm_extract.checks: values the article's words do not bear out (the "" path: the record itself)
+    "claims": lambda record, text, _anchor: check_claims(record, text),
+    "type": lambda record, text, _anchor: check_type(record, text),
+    "site": lambda location, text, _anchor: check_site(location, text),
+    "targets": lambda record, text, _anchor: check_targets(record, text),
+    "target_kinds": lambda record, text, _anchor: check_target_kinds(record, text),
 }
 
 
@@ -273,8 +281,9 @@ def resolve_records(
     RELEVANCE_MODEL finds the article reports none); the changes made."""
     changes: list[Resolution] = []
     for index, record in enumerate(records):
+        at = f"{spec.list_field}[{index}]"
         for path, kind in spec.resolved_fields:
-            for concrete, node in iter_path(record, path, f"{spec.list_field}[{index}]"):
+            for concrete, node in iter_path(record, path, at) if path else [(at, record)]:
                 if not isinstance(node, dict):
                     continue
                 for key, value, why in RESOLVERS[kind](node, text, anchor):

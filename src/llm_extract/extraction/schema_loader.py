@@ -151,7 +151,11 @@ def load_schema(name_or_path: str) -> SchemaSpec:
         grounded_fields=tuple(getattr(module, "GROUNDED_FIELDS", ())),
         key_fields=tuple(getattr(module, "KEY_FIELDS", ())),
         normalized_fields=tuple(dict(getattr(module, "NORMALIZED_FIELDS", {})).items()),
-        resolved_fields=tuple(dict(getattr(module, "RESOLVED_FIELDS", {})).items()),
+        resolved_fields=tuple(
+            (path, kind)
+            for path, kinds in dict(getattr(module, "RESOLVED_FIELDS", {})).items()
+            for kind in ((kinds,) if isinstance(kinds, str) else kinds)
+        ),
         verified_fields=tuple(getattr(module, "VERIFIED_FIELDS", ())),
         answer_model=getattr(module, "ANSWER_MODEL", None),
         sentence_fields=tuple(getattr(module, "SENTENCE_FIELDS", ())),
