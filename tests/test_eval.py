@@ -4,6 +4,7 @@ without a model, reports, and the gate firing on a regression."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -173,3 +174,25 @@ def test_an_optional_list_element_reads_as_its_first_alias() -> None:
     from llm_extract.evaluation.evaluate import gold_reading
 
     assert gold_reading([{"optional": ["the farm", "farm"]}, ["a bus"]]) == ["the farm", "a bus"]
+
+
+def test_a_gold_given_as_a_pipe_scores_the_run_and_the_plain_reference_alike(tmp_path: Path) -> None:
+    """`--gold <(sed -n 101,103p gold.jsonl)` is a pipe, read once: the run and the plain reference must both be
+    scored against its lines (read twice, the reference met an empty gold and scored 1.000)."""
+    suite = load_suite("muc4-incidents")
+    lines = "".join(suite.gold_path.read_text(encoding="utf-8").splitlines(keepends=True)[100:103])
+    run = suite.directory / "incident_v5_tst2_first50.jsonl"
+    (tmp_path / "file").mkdir()
+    as_file = tmp_path / "gold.jsonl"
+    as_file.write_text(lines, encoding="utf-8")
+    expected = evaluate_suite(suite, run=run, out_dir=tmp_path / "file", gold=as_file).report
+    read, write = os.pipe()
+    os.write(write, lines.encode())
+    os.close(write)
+    try:
+        piped = evaluate_suite(suite, run=run, out_dir=tmp_path / "pipe", gold=Path(f"/dev/fd/{read}")).report
+    finally:
+        os.close(read)
+    assert piped.metrics == expected.metrics and piped["reference"] == expected["reference"]
+    assert expected["reference"]["metrics"]["incidents.recall"] < 1.0  # the plain call misses some of these
+    assert (tmp_path / "pipe" / "gold.jsonl").read_text(encoding="utf-8") == lines

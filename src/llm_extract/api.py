@@ -511,6 +511,18 @@ def _read_baseline(path: Path, suite: Suite) -> EvalReport:
         raise SuiteError(f"{path} is not an eval report ({exc}); give the report.json of an eval") from exc
 
 
+def _kept_gold(gold: Path, out_dir: Path) -> Path:
+    """A gold that is a pipe (`--gold <(sed -n 101,150p gold.jsonl)`) reads once, while the run and the plain
+    reference are each scored against it: keep what it gives in the output folder and score against that."""
+    kept = out_dir / "gold.jsonl"
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        kept.write_bytes(gold.read_bytes())
+    except OSError as exc:
+        raise OutputError(f"cannot keep the gold {gold} in --out {out_dir}: {exc.strerror or exc}") from exc
+    return kept
+
+
 def evaluate_suite(
     suite: str | Path | Suite,
     settings: Settings | None = None,
@@ -551,6 +563,8 @@ def evaluate_suite(
         cache = ResponseCache(Path(settings.cache_dir) / "responses")
         inputs = [documents or suite.documents]
         extract_batch(inputs, run, settings, cache=cache, observer=observer, progress=progress)
+    if gold is not None and gold.exists() and not gold.is_file():
+        gold = _kept_gold(gold, out_dir)
     spec = load_schema(settings.schema_name)
     report = evaluate_run(suite, run, spec.list_field, scope, gold, shape=spec.json_schema)
     if suite.reference_path is None or Path(run).resolve() != suite.reference_path.resolve():
