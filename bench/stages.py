@@ -23,6 +23,7 @@ from typing import Any
 from llm_extract.api import evaluate_suite
 from llm_extract.evaluation.eval_report import EvalReport, FieldDocument
 from llm_extract.extraction.annotate import anchor_for
+from llm_extract.extraction.checks import CHECKS
 from llm_extract.extraction.extract import VALIDATION_CONTEXT_KEY
 from llm_extract.extraction.resolve import placed_outside, resolve_records
 from llm_extract.extraction.salvage import salvage
@@ -31,7 +32,6 @@ from llm_extract.inputs.documents import Document, iter_inputs
 from llm_extract.scoring.suite import Suite, load_suite
 
 Line = dict[str, Any]
-CHECKS = ("claims", "type", "site", "targets", "target_kinds")  # RESOLVERS from llm_extract.checks
 
 
 def salvaged(lines: list[Line], spec: SchemaSpec, documents: dict[str, Document]) -> list[Line]:

@@ -12,6 +12,7 @@ What each did: docs/results.md ("Checks against the article's words").
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from llm_extract.core.text import fold_name
@@ -194,3 +195,14 @@ def check_target_kinds(record: dict[str, Any], _text: str) -> list[Change]:
         else:
             stored.append(target)
     return [("targets", stored, f"the kind its words give: {'; '.join(named)}")] if named else []
+
+
+# The checks by the name a schema's RESOLVED_FIELDS gives them (resolve.RESOLVERS runs them): "site" on a location,
+# the others on the record itself (the "" path).
+CHECKS: dict[str, Callable[[dict[str, Any], str], list[Change]]] = {
+    "claims": check_claims,
+    "type": check_type,
+    "site": check_site,
+    "targets": check_targets,
+    "target_kinds": check_target_kinds,
+}

@@ -22,7 +22,7 @@ from typing import Any
 
 from llm_extract.core.paths import iter_path, parse_path, walk
 from llm_extract.core.text import fold_name
-from llm_extract.extraction.checks import check_claims, check_site, check_target_kinds, check_targets, check_type
+from llm_extract.extraction.checks import CHECKS
 from llm_extract.extraction.grounding import fold, normalise
 from llm_extract.extraction.grounding import locate as ground
 from llm_extract.extraction.normalize.countries import (
@@ -202,15 +202,18 @@ def _as_day(value: Any) -> dt.date | None:
         return None
 
 
-RESOLVERS: dict[str, Callable[[dict[str, Any], str, Anchor | None], list[tuple[str, Any, str]]]] = {
+Resolver = Callable[[dict[str, Any], str, Anchor | None], list[tuple[str, Any, str]]]
+
+
+def _without_anchor(check: Callable[[dict[str, Any], str], list[tuple[str, Any, str]]]) -> Resolver:
+    return lambda node, text, _anchor: check(node, text)
+
+
+RESOLVERS: dict[str, Resolver] = {
     "country": lambda node, text, _anchor: [change] if (change := resolve_country(node, text)) else [],
     "date": resolve_date,
-    # llm_extract.checks: values the article's words do not bear out (the "" path: the record itself)
-    "claims": lambda record, text, _anchor: check_claims(record, text),
-    "type": lambda record, text, _anchor: check_type(record, text),
-    "site": lambda location, text, _anchor: check_site(location, text),
-    "targets": lambda record, text, _anchor: check_targets(record, text),
-    "target_kinds": lambda record, text, _anchor: check_target_kinds(record, text),
+    # llm_extract.checks: values the article's words do not bear out; none needs the anchor
+    **{kind: _without_anchor(check) for kind, check in CHECKS.items()},
 }
 
 
