@@ -43,6 +43,7 @@ from llm_extract.export import export_file as export_file
 from llm_extract.export import incidents_frame as incidents_frame
 from llm_extract.extraction.chunking import ChunkingError, plan_chunks
 from llm_extract.extraction.extract import ExtractionResult, Extractor, RecordExtractor, RetryPolicy, SamplingParams
+from llm_extract.extraction.fill import FillingExtractor, load_fill
 from llm_extract.extraction.prompts import PromptTemplate, load_prompt
 from llm_extract.extraction.requests import ExtractionRequest, PromptLimit, build_request, estimate_tokens, prompt_limit
 from llm_extract.extraction.schema_loader import SchemaSpec, load_schema
@@ -103,10 +104,11 @@ def settings_for_prompt(settings: Settings, prompt: PromptTemplate) -> Settings:
     check and no salvage, whatever else the settings say; the manifest and the work identity record what ran."""
     if not prompt.reference:
         return settings
-    return settings.model_copy(update={"max_reasks": 0, "require_grounding": False, "salvage": False})
+    return settings.model_copy(update={"max_reasks": 0, "require_grounding": False, "salvage": False, "fill": None})
 
 
-def make_extractor(endpoint: Endpoint, settings: Settings) -> Extractor:
+def make_extractor(endpoint: Endpoint, settings: Settings, one_record: bool = False) -> Extractor:
+    """The extractor of a run's settings; `one_record`: the one a fill prompt's calls use (fill.py)."""
     prompt = load_prompt(settings.prompt_name)
     settings = settings_for_prompt(settings, prompt)
     return Extractor(
@@ -123,7 +125,13 @@ def make_extractor(endpoint: Endpoint, settings: Settings) -> Extractor:
         ),
         require_grounding=settings.require_grounding,
         salvage=settings.salvage,
+        one_record=one_record,
     )
+
+
+def _fill_ref(name: str) -> dict[str, Any]:
+    fill = load_fill(name)
+    return {"name": fill.name, "path": str(fill.path), "sha256": fill.sha256, "max_lines": fill.max_lines}
 
 
 def _manifest(
@@ -144,6 +152,7 @@ def _manifest(
         "inputs": inputs,
         "endpoint": endpoint.describe(),
         "prompt": {"name": prompt.name, "path": str(prompt.path), "sha256": prompt.sha256},
+        "fill": None if not settings.fill else _fill_ref(settings.fill),
         "schema": {"name": schema.name, "path": str(schema.path), "sha256": schema.sha256},
         "work": identity.describe(),
         "settings": settings.public_dict(),
@@ -298,6 +307,8 @@ def _extract_into(
     """extract_batch of the documents `read()` yields (read from `paths`, or given in memory)."""
     if batch and cache is not None:
         raise LLMExtractError("a Batch API run does not use the response cache: give one or the other")
+    if batch and settings.fill:
+        raise LLMExtractError("--fill asks after each answer, so it cannot run as a Batch API job: give one or neither")
     if batch and settings.uses_embedded_model:
         raise LLMExtractError("--batch needs a server with the Batch API (--base-url); the embedded one has none")
     if limit is not None and limit < 0:
@@ -312,7 +323,10 @@ def _extract_into(
     def runner_for(endpoint: Endpoint) -> BatchRunner:
         extractor: RecordExtractor = make_extractor(endpoint, settings)
         if cache is not None:
-            extractor = CachingExtractor(extractor, cache, identity)
+            extractor = CachingExtractor(extractor, cache, identity.without_fill())
+        if settings.fill:
+            extractor = FillingExtractor(extractor, make_extractor(endpoint, settings, one_record=True),
+                                         load_fill(settings.fill))  # fmt: skip
         return BatchRunner(extractor, store, identity, documents_in_flight(settings), retry_invalid, token_limit,
                            overwrite=overwrite)  # fmt: skip
 

@@ -33,7 +33,7 @@ from typer.core import TyperGroup
 from llm_extract import api
 from llm_extract.core.config import DEFAULT_CONFIG_NAMES, Settings, TracedSettings, load_settings, trace_settings
 from llm_extract.core.display import clock, document_rate, middle_truncated, shown, visible
-from llm_extract.core.errors import LLMExtractError
+from llm_extract.core.errors import LLMExtractError, PromptNotFound
 from llm_extract.core.redact import scrub_text
 from llm_extract.evaluation.eval_report import EvalReport, Scores
 from llm_extract.evaluation.report import describe_change, plain_scores, score_rows
@@ -268,6 +268,17 @@ MaxReasksOpt = Annotated[
         "max_reasks", "--max-reasks", help="Re-asks after an answer fails validation", metavar="N", panel=EXTRACT_PANEL
     ),
 ]
+FillOpt = Annotated[
+    str | None,
+    _setting(
+        "fill",
+        "--fill",
+        help="Fill prompt: each plan line left without a record gets a call of its own",
+        metavar="NAME",
+        panel=EXTRACT_PANEL,
+        default="none",
+    ),
+]
 GroundingOpt = Annotated[
     bool | None,
     _setting(
@@ -500,6 +511,7 @@ def extract(
     schema_name: SchemaOpt = None,
     prompt_name: PromptOpt = None,
     max_reasks: MaxReasksOpt = None,
+    fill: FillOpt = None,
     require_grounding: GroundingOpt = None,
     concurrency: ConcurrencyOpt = None,
     max_retries: MaxRetriesOpt = None,
@@ -665,6 +677,7 @@ def eval_command(
             show_default="the suite's",
         ),
     ] = None,
+    fill: FillOpt = None,
     require_grounding: GroundingOpt = None,
     concurrency: ConcurrencyOpt = None,
 ) -> None:
@@ -1156,10 +1169,14 @@ def schema_show(
 @prompt_app.command("list")
 def prompt_list() -> None:
     """Bundled prompt templates, with their content hashes."""
+    from llm_extract.extraction.fill import load_fill
     from llm_extract.extraction.prompts import available_prompts, load_prompt
 
     for name in available_prompts():
-        out.print(f"{name}  sha256:{load_prompt(name).sha256[:12]}")
+        try:
+            out.print(f"{name}  sha256:{load_prompt(name).sha256[:12]}")
+        except PromptNotFound:  # a fill prompt: given with --fill
+            out.print(f"{name}  sha256:{load_fill(name).sha256[:12]}  (fill, for --fill)")
 
 
 @prompt_app.command("show")
@@ -1234,6 +1251,7 @@ def config_show(
     schema_name: SchemaOpt = None,
     prompt_name: PromptOpt = None,
     max_reasks: MaxReasksOpt = None,
+    fill: FillOpt = None,
     require_grounding: GroundingOpt = None,
     concurrency: ConcurrencyOpt = None,
     max_retries: MaxRetriesOpt = None,

@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         description="Keep the valid, grounded part of an answer still invalid after its re-asks (the removed values "
         "are listed on its line) instead of storing the document as invalid",
     )
+    fill: str | None = Field(
+        None,
+        description='A fill prompt (prompts/, kind = "fill"): each plan line the answer left without a record is '
+        "asked for in a call of its own (extraction/fill.py)",
+    )
     require_grounding: bool = Field(
         False, description="Re-ask, then fail, a document whose key values (evidence, site, actors) are not in its text"
     )

@@ -234,11 +234,7 @@ def merge_results(plan: ChunkPlan, results: Sequence[ExtractionResult], spec: Sc
     salvage_errors: list[str] = []
     for chunk, result in zip(plan.chunks, results, strict=False):
         where = f"chunk {chunk.number} of {total} (characters {chunk.start}-{chunk.end})"
-        merged.usage.prompt_tokens += result.usage.prompt_tokens
-        merged.usage.completion_tokens += result.usage.completion_tokens
-        for name in ("attempts", "reasks", "transport_retries", "backoff_s", "retry_after_capped", "latency_s"):
-            setattr(merged, name, getattr(merged, name) + getattr(result, name))
-        merged.fatal = merged.fatal or result.fatal
+        merged.add_costs(result)
         merged.duplicates += [{"chunk": chunk.number, **repeat} for repeat in result.duplicates]
         merged.resolved += [{"chunk": chunk.number, **change} for change in result.resolved]
         if result.salvaged is not None:

@@ -107,6 +107,15 @@ class ExtractionResult:
     salvaged: dict[str, Any] | None = None  # an invalid answer's valid part kept: the error and what was removed
     duplicates: list[dict[str, Any]] = field(default_factory=list)  # records dropped as repeats of another
     resolved: list[dict[str, Any]] = field(default_factory=list)  # values changed because the text did not support them
+    fills: list[dict[str, Any]] | None = None  # plan lines filled by calls of their own (fill.py)
+
+    def add_costs(self, other: ExtractionResult) -> None:
+        """Count another call's tokens, attempts, retries and time as this result's (a chunk, a fill)."""
+        self.usage.prompt_tokens += other.usage.prompt_tokens
+        self.usage.completion_tokens += other.usage.completion_tokens
+        for name in ("attempts", "reasks", "transport_retries", "backoff_s", "retry_after_capped", "latency_s"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.fatal = self.fatal or other.fatal
 
 
 @dataclass(frozen=True)
@@ -207,8 +216,10 @@ class Extractor:
         policy: RetryPolicy,
         require_grounding: bool = False,
         salvage: bool = False,
+        one_record: bool = False,
     ) -> None:
         self.client = client
+        self.one_record = one_record  # a fill call (fill.py): exactly one record, no plan
         self.salvage = salvage
         self.schema = schema
         self.prompt = prompt
@@ -216,9 +227,9 @@ class Extractor:
         self.policy = policy
         self.require_grounding = require_grounding
         # Built once, not per request: instructor's prepared model, schema and mode arguments (structured.py).
-        self.structured: StructuredCall = structured_call(
-            schema.model_for(prompt.numbers_sentences, records_only=prompt.reference), client.mode, client.provider
-        )
+        model = (schema.one_record_model(prompt.numbers_sentences) if one_record
+                 else schema.model_for(prompt.numbers_sentences, records_only=prompt.reference))  # fmt: skip
+        self.structured: StructuredCall = structured_call(model, client.mode, client.provider)
         self._sampling = {**client.kwargs, **params.as_kwargs()}  # instructor merges the client's defaults the same way
 
     @property
@@ -257,9 +268,8 @@ class Extractor:
         field = self.schema.list_field
         cited = cite(data.get(field) or [], self.schema.sentence_fields, request.document.text, request.sentences)
         context = validation_context(request)
-        return self.schema.response_model.model_validate({**data, field: cited}, context=context).model_dump(
-            mode="json"
-        )
+        stored = self.schema.records_model if self.one_record else self.schema.response_model
+        return stored.model_validate({**data, field: cited}, context=context).model_dump(mode="json")
 
     def _accept(self, data: dict[str, Any], result: ExtractionResult, document: Document) -> None:
         """Store an accepted answer (as `records` gives it) with the schema's RESOLVED_FIELDS resolved against the

@@ -88,6 +88,8 @@ def load_prompt(name_or_path: str) -> PromptTemplate:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise PromptNotFound(f"prompt file {path} is not valid TOML: {exc}") from exc
+    if data.get("kind") == "fill":
+        raise PromptNotFound(f'{path} is a fill prompt (kind = "fill"): give it as --fill, with an extraction prompt')
     missing = [key for key in ("system", "user", "reask") if key not in data]
     if missing:
         raise PromptNotFound(f"prompt file {path} lacks {', '.join(missing)}")

@@ -12,7 +12,7 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from llm_extract.core.errors import SchemaNotFound
 from llm_extract.core.resources import bundled_names, find_resource
@@ -87,6 +87,24 @@ class SchemaSpec:
             __config__=ConfigDict(extra="forbid"),
             **{self.list_field: (field.annotation, field)},  # type: ignore[call-overload]
         )
+
+    @cached_property
+    def _one_record_models(self) -> dict[bool, type[BaseModel]]:
+        return {}
+
+    def one_record_model(self, numbered_sentences: bool) -> type[BaseModel]:
+        """The list of records alone, holding exactly one: what a fill call (fill.py) answers."""
+        models = self._one_record_models
+        if numbered_sentences not in models:
+            model = self.model_for(numbered_sentences)
+            field = model.model_fields[self.list_field]
+            one = Field(min_length=1, max_length=1, description=field.description)
+            models[numbered_sentences] = create_model(
+                f"{model.__name__}OneRecord",
+                __config__=ConfigDict(extra="forbid"),
+                **{self.list_field: (field.annotation, one)},  # type: ignore[call-overload]
+            )
+        return models[numbered_sentences]
 
     def model_for(self, numbered_sentences: bool, records_only: bool = False) -> type[BaseModel]:
         """The model the LLM fills: the records themselves (`records_only`: without a plan), or with numbered

@@ -13,6 +13,7 @@ date, so a run with other weights or a corrected date kept the old answers.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_extract.core.config import Settings
+from llm_extract.extraction.fill import load_fill
 from llm_extract.extraction.prompts import PromptTemplate
 from llm_extract.extraction.schema_loader import SchemaSpec
 
@@ -61,6 +63,7 @@ class WorkIdentity:
     max_reasks: int
     require_grounding: bool
     salvage: bool
+    fill_sha256: str | None = None  # the fill prompt's (extraction/fill.py); None: no fill, and not in the key
 
     @classmethod
     def of(cls, settings: Settings, prompt: PromptTemplate, schema: SchemaSpec) -> WorkIdentity:
@@ -76,11 +79,20 @@ class WorkIdentity:
             endpoint=endpoint, model=model, prompt_sha256=prompt.sha256, schema_sha256=schema.sha256,
             temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed, mode=settings.mode,
             max_reasks=settings.max_reasks, require_grounding=settings.require_grounding, salvage=settings.salvage,
+            fill_sha256=load_fill(settings.fill).sha256 if settings.fill else None,
         )  # fmt: skip
+
+    def without_fill(self) -> WorkIdentity:
+        """The identity of the document's first answer: the response cache keys on it, so a run with a fill prompt
+        reuses the answers a run without one stored, and pays only for the fills."""
+        return dataclasses.replace(self, fill_sha256=None)
 
     def describe(self) -> dict[str, Any]:
         """For the manifest: every component, so a later run can say which one differs."""
-        return {"version": IDENTITY_VERSION, **asdict(self)}
+        described = {"version": IDENTITY_VERSION, **asdict(self)}
+        if self.fill_sha256 is None:
+            del described["fill_sha256"]  # runs without a fill keep the keys they had before fills existed
+        return described
 
     @functools.cached_property
     def _description(self) -> dict[str, Any]:
@@ -94,8 +106,9 @@ class WorkIdentity:
     def differences(self, recorded: dict[str, Any]) -> list[str]:
         """The components that differ from a manifest's recorded identity, as 'name: old -> new'."""
         current = self.describe()
+        names = [*current, *(name for name in recorded if name == "fill_sha256" and name not in current)]
         return [
-            f"{name}: {recorded.get(name)!r} -> {value!r}"
-            for name, value in current.items()
-            if recorded.get(name) != value
+            f"{name}: {recorded.get(name)!r} -> {current.get(name)!r}"
+            for name in names
+            if recorded.get(name) != current.get(name)
         ]

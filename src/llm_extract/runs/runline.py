@@ -217,6 +217,9 @@ class RunLine(BaseModel):
     # an article too long for one prompt, extracted in chunks (extraction/chunking.py): per chunk its number,
     # character range in the article, status and records kept; absent on a line extracted whole
     chunks: list[dict[str, Any]] | None = None
+    # plan lines filled by calls of their own (extraction/fill.py): per line its number, words, status and records
+    # kept; absent when no fill was asked
+    fills: list[dict[str, Any]] | None = None
 
     _list_field: str | None = PrivateAttr(default=None)
     _stored: dict[str, Any] = PrivateAttr(default_factory=dict)
@@ -332,6 +335,8 @@ class RunLine(BaseModel):
             stored["last_output"] = result.last_output
         if chunks is not None:
             stored["chunks"] = chunks
+        if result.fills is not None:
+            stored["fills"] = result.fills
         return cls._built(stored, list_field)
 
     @classmethod

@@ -1,0 +1,155 @@
+"""Per-incident extraction: each line of the answer's plan that got no record is filled by a call of its own.
+
+A 1.5B model writes a plan of two or three incidents and then fills one record (on muc4-incidents, 46 of 50
+documents got one record while 21 plans named more). A fill prompt (`kind = "fill"` in prompts/, given as
+`--fill`) asks, after the document's own messages, for the record of one plan line at a time: the article stays
+the prompt's prefix, so the server's prompt cache processes it once. The first answer is the document's request
+unchanged, so its cached answer is reused and a fill prompt costs only the fills (identity.WorkIdentity keys the
+cache without the fill). A fill's record goes through the same re-asks, salvage and resolution as any answer; one
+that repeats a record already kept (the schema's SAME_RECORD) joins the line's `duplicates`. A fill that fails
+leaves the document's first answer as it was: the line's `fills` says which plan line failed and why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from llm_extract.core.errors import PromptNotFound
+from llm_extract.core.resources import find_resource
+from llm_extract.core.text import fold_name
+from llm_extract.extraction.extract import ExtractionResult, Extractor, PriorAnswer, RecordExtractor
+from llm_extract.extraction.requests import ExtractionRequest
+
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+FILL_KIND = "fill"
+
+
+@dataclass(frozen=True)
+class FillTemplate:
+    """A fill prompt file: the message that asks for one plan line's record, and which field holds the plan."""
+
+    name: str
+    path: Path
+    sha256: str  # of the file: part of the work's identity when a run fills
+    plan_field: str  # the response model's list of plan lines (incident_v1: "attacks")
+    message: str  # jinja: `plan` (the lines), `number` (1-based) and `line`
+    max_lines: int  # the most plan lines filled per answer: each costs one call
+
+    def render(self, plan: list[str], number: int) -> str:
+        return _ENV.from_string(self.message).render(plan=plan, number=number, line=plan[number - 1]).strip()
+
+
+def is_fill_file(data: dict[str, Any]) -> bool:
+    return data.get("kind") == FILL_KIND
+
+
+@cache
+def load_fill(name_or_path: str) -> FillTemplate:
+    path = find_resource("prompts", name_or_path, ".toml")
+    if path is None:
+        raise PromptNotFound(f"no fill prompt '{name_or_path}': give a prompts/ name or a .toml path")
+    raw = path.read_bytes()
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise PromptNotFound(f"fill prompt {path} is not valid TOML: {exc}") from exc
+    if not is_fill_file(data):
+        raise PromptNotFound(f'{path} is not a fill prompt (it lacks kind = "fill"): give it as --prompt instead')
+    problems = [key for key in ("plan", "message") if not isinstance(data.get(key), str)]
+    max_lines = data.get("max_lines", 3)
+    if not isinstance(max_lines, int) or isinstance(max_lines, bool) or max_lines < 1:
+        problems.append("max_lines (a whole number, 1 or more)")
+    if problems:
+        raise PromptNotFound(f"fill prompt {path} lacks {', '.join(problems)}")
+    try:
+        _ENV.parse(data["message"])
+    except jinja2.TemplateSyntaxError as exc:
+        raise PromptNotFound(f"fill prompt {path}, message: {exc}") from exc
+    return FillTemplate(
+        name=data.get("name", path.stem),
+        path=path,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        plan_field=data["plan"],
+        message=data["message"],
+        max_lines=max_lines,
+    )
+
+
+def unfilled_lines(plan: list[str], answered: int, max_lines: int) -> list[int]:
+    """The 1-based numbers of the plan lines after the first `answered` (the model fills in plan order), less
+    blank lines and lines that repeat an earlier one, at most `max_lines` of them."""
+    seen = {fold_name(line) for line in plan[:answered]}
+    numbers: list[int] = []
+    for number, line in enumerate(plan[answered:], start=answered + 1):
+        folded = fold_name(line)
+        if folded and folded not in seen and len(numbers) < max_lines:
+            numbers.append(number)
+        seen.add(folded)
+    return numbers
+
+
+class FillingExtractor:
+    """Wraps the document's extractor (often the caching one): its answer, then one fill call per unfilled plan
+    line through `filler` (an Extractor asking for exactly one record)."""
+
+    def __init__(self, inner: RecordExtractor, filler: Extractor, template: FillTemplate) -> None:
+        if template.plan_field not in inner.schema.response_model.model_fields:
+            raise PromptNotFound(
+                f"fill prompt {template.name}: schema {inner.schema.name} has no plan field {template.plan_field!r} "
+                "to fill from (its prompt's answer must list the incidents first)"
+            )
+        self.inner = inner
+        self.filler = filler
+        self.template = template
+        self.schema, self.prompt, self.params = inner.schema, inner.prompt, inner.params
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    async def extract(self, request: ExtractionRequest, prior: PriorAnswer | None = None) -> ExtractionResult:
+        result = await self.inner.extract(request, prior)
+        if result.status != "ok" or result.data is None:
+            return result
+        plan = [str(line) for line in result.data.get(self.template.plan_field) or []]
+        field = self.schema.list_field
+        records = list(result.data.get(field) or [])
+        answered = len(records) + len(result.duplicates)  # the answer's records before its repeats were dropped
+        entries: list[dict[str, Any]] = []
+        for number in unfilled_lines(plan, answered, self.template.max_lines):
+            messages = [*request.messages, {"role": "user", "content": self.template.render(plan, number)}]
+            filled = await self.filler.extract(dataclasses.replace(request, messages=messages))
+            result.add_costs(filled)
+            entry: dict[str, Any] = {"line": number, "text": plan[number - 1], "status": filled.status, "records": 0}
+            if filled.status != "ok" or filled.data is None:
+                entry["error"] = filled.error
+                entries.append(entry)
+                if filled.fatal:
+                    break
+                continue
+            for record in filled.data.get(field) or []:
+                index = answered  # where the record stands in the answer, fills counted after the first answer
+                answered += 1
+                same_as = next((i for i, kept in enumerate(records) if self.schema.same_record and
+                                self.schema.same_record(kept, record)), None)  # fmt: skip
+                if same_as is not None:
+                    result.duplicates.append({"index": index, "same_as": same_as, "record": record, "fill": number})
+                    continue
+                records.append(record)
+                entry["records"] += 1
+            result.resolved += [{**change, "fill": number} for change in filled.resolved]
+            if filled.salvaged is not None:
+                entry["salvaged"] = filled.salvaged
+            entries.append(entry)
+        if entries:
+            result.data = {**result.data, field: records}
+            result.fills, result.cached = entries, False  # the fills were asked now, whatever the first answer was
+            result.latency_s = round(result.latency_s, 3)
+        return result
