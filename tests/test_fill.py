@@ -139,7 +139,7 @@ def test_fill_and_extraction_prompts_are_told_apart_with_what_to_do(tmp_path: Pa
         load_prompt("fill_v1")
     with pytest.raises(PromptNotFound, match="give it as --prompt"):
         load_fill("incident_v5")
-    assert FILL.plan_field == "attacks" and FILL.max_lines == 3
+    assert FILL.plan_field == "attacks" and FILL.max_lines == 2
     reference = Answers()
     reference.schema = load_schema("muc4_v1")
     with pytest.raises(PromptNotFound, match="no plan field 'attacks'"):
@@ -154,7 +154,7 @@ def test_fill_and_extraction_prompts_are_told_apart_with_what_to_do(tmp_path: Pa
 
 
 @pytest.mark.cassette
-def test_recorded_fill_asks_for_the_incident_the_first_answer_left_out(replay_settings: Settings, tmp_path: Path) -> None:
+def test_recorded_fill_asks_for_the_line_the_first_answer_left_out(replay_settings: Settings, tmp_path: Path) -> None:
     """Seed 002: the model's plan names the drones launched at al-Asad and at al-Harir, its answer fills al-Asad
     only (the first answer replays the seed suite's recording); the fill is asked for the al-Harir line."""
     settings = replay_settings.model_copy(update={"fill": "fill_v1", "max_retries": 0})

@@ -562,7 +562,7 @@ def evaluate_suite(
             "to extract the suite's documents"
         )
     suite = suite if isinstance(suite, Suite) else load_suite(suite)
-    settings = settings or load_settings(schema_name=suite.schema, prompt_name=suite.prompt)
+    settings = settings or load_settings(schema_name=suite.schema, prompt_name=suite.prompt, fill=suite.fill)
     out_dir = out_dir or suite.default_out_dir  # ./runs/eval/<suite>/: never the suite folder
     if out_dir.exists() and not out_dir.is_dir():
         raise LLMExtractError(f"--out {out_dir} is a file; give a folder for run.jsonl, report.json and report.md")

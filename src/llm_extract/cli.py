@@ -273,7 +273,7 @@ FillOpt = Annotated[
     _setting(
         "fill",
         "--fill",
-        help="Fill prompt: each plan line left without a record gets a call of its own",
+        help="Fill prompt: each plan line left without a record gets a call of its own ('none': no fill)",
         metavar="NAME",
         panel=EXTRACT_PANEL,
         default="none",
@@ -698,8 +698,9 @@ def eval_command(
             else f"suite {loaded.name} names no [reference] prompt in its suite.toml"
         )
     prompt_name = loaded.reference_prompt if plain else prompt_name
+    suite_fill = {} if fill or loaded.fill is None else {"fill": loaded.fill}  # --fill (or --fill none) wins
     settings = _settings(
-        ctx, config, schema_name=schema_name or loaded.schema, prompt_name=prompt_name or loaded.prompt
+        ctx, config, schema_name=schema_name or loaded.schema, prompt_name=prompt_name or loaded.prompt, **suite_fill
     ).settings
     if gate and baseline is None:
         baseline = loaded.baseline_path

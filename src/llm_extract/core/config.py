@@ -115,6 +115,11 @@ class Settings(BaseSettings):
     )
     cache_dir: Path = Field(Path(platformdirs.user_cache_dir("llm-extract")))
 
+    @field_validator("fill")
+    @classmethod
+    def _no_fill(cls, value: str | None) -> str | None:
+        return None if value is None or value.strip().casefold() in ("", "none") else value
+
     @field_validator("base_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:

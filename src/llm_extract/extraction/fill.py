@@ -64,7 +64,7 @@ def load_fill(name_or_path: str) -> FillTemplate:
     if not is_fill_file(data):
         raise PromptNotFound(f'{path} is not a fill prompt (it lacks kind = "fill"): give it as --prompt instead')
     problems = [key for key in ("plan", "message") if not isinstance(data.get(key), str)]
-    max_lines = data.get("max_lines", 3)
+    max_lines = data.get("max_lines", 2)
     if not isinstance(max_lines, int) or isinstance(max_lines, bool) or max_lines < 1:
         problems.append("max_lines (a whole number, 1 or more)")
     if problems:

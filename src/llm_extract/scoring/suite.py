@@ -59,6 +59,7 @@ class Suite:
     # call), scored beside every run of the suite on the same documents. The number the pipeline must beat.
     reference_prompt: str | None = None
     reference_path: Path | None = None
+    fill: str | None = None  # the fill prompt its runs use (extraction/fill.py); `--fill none` runs without
 
     @property
     def default_out_dir(self) -> Path:
@@ -197,6 +198,7 @@ def load_suite(name_or_path: str | Path) -> Suite:
             clusters_path=directory / data["clusters"] if "clusters" in data else None,
             reference_prompt=reference.get("prompt"),
             reference_path=directory / reference["run"] if "run" in reference else None,
+            fill=data.get("fill"),
         )
     except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
         raise SuiteError(f"{path}: malformed suite config ({type(exc).__name__}: {exc})") from exc
