@@ -28,7 +28,7 @@ def test_seed_suite_from_cassettes_matches_the_stored_baseline(
 ) -> None:
     """CI's gate: the recorded embedded model, scored now, must reproduce the baseline and pass the gate.
     A prompt or schema change without `make record` finds no recording and fails here."""
-    settings = replay_settings.model_copy(update={"max_retries": 0})
+    settings = replay_settings.model_copy(update={"max_retries": 0, "fill": SEEDS.fill})
     # While recording (`make record`) or rewriting the baseline (`make baseline`) there is nothing to compare.
     updating = request.config.getoption("--update-baseline") or request.config.getoption("--record")
     baseline = None if updating else SEEDS.baseline_path

@@ -23,6 +23,7 @@ from llm_extract.extraction.schema_loader import load_schema
 from llm_extract.inputs.documents import Document
 from llm_extract.runs.identity import WorkIdentity
 from llm_extract.runs.runline import RunLine
+from llm_extract.scoring.suite import load_suite
 
 from .conftest import SEEDS
 
@@ -167,3 +168,14 @@ def test_recorded_fill_asks_for_the_line_the_first_answer_left_out(replay_settin
     assert len(line["incidents"]) == 1 + fill["records"]
     manifest = json.loads(output.with_suffix(".manifest.json").read_text())
     assert manifest["fill"]["name"] == "fill_v1" and manifest["work"]["fill_sha256"] == FILL.sha256
+
+
+def test_a_suite_names_its_fill_and_none_turns_a_fill_off(tmp_path: Path) -> None:
+    folder = tmp_path / "suite"
+    folder.mkdir()
+    (folder / "suite.toml").write_text(
+        'name = "s"\nschema = "incident_v1"\nprompt = "incident_v5"\nfill = "fill_v1"\n[scoring]\nprofile = "gtt"\n'
+    )
+    assert load_suite(folder).fill == "fill_v1"
+    assert load_settings(fill="none").fill is None and load_settings(fill=" None ").fill is None
+    assert load_settings(fill="fill_v1").fill == "fill_v1"
