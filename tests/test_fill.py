@@ -21,6 +21,7 @@ from llm_extract.extraction.prompts import load_prompt
 from llm_extract.extraction.requests import ExtractionRequest, build_request
 from llm_extract.extraction.schema_loader import load_schema
 from llm_extract.inputs.documents import Document
+from llm_extract.runs.cache import ResponseCache
 from llm_extract.runs.identity import WorkIdentity
 from llm_extract.runs.runline import RunLine
 from llm_extract.scoring.suite import load_suite
@@ -159,15 +160,25 @@ def test_recorded_fill_asks_for_the_line_the_first_answer_left_out(replay_settin
     """Seed 002: the model's plan names the drones launched at al-Asad and at al-Harir, its answer fills al-Asad
     only (the first answer replays the seed suite's recording); the fill is asked for the al-Harir line."""
     settings = replay_settings.model_copy(update={"fill": "fill_v1", "max_retries": 0})
+    cache = ResponseCache(tmp_path / "cache")
     output = tmp_path / "run.jsonl"
-    extract_batch([SEEDS[2]], output, settings)
+    extract_batch([SEEDS[2]], output, settings, cache=cache)
     (line,) = [json.loads(text) for text in output.read_text().splitlines()]
-    assert line["status"] == "ok"
+    assert line["status"] == "ok" and line["cached"] is False
     (fill,) = line["fills"]
     assert fill["line"] == 2 and "Harir" in fill["text"] and fill["status"] == "ok"
     assert len(line["incidents"]) == 1 + fill["records"]
     manifest = json.loads(output.with_suffix(".manifest.json").read_text())
     assert manifest["fill"]["name"] == "fill_v1" and manifest["work"]["fill_sha256"] == FILL.sha256
+    again = tmp_path / "again.jsonl"  # the answer and its fill both from the cache: no model call
+    extract_batch([SEEDS[2]], again, settings, cache=cache)
+    (repeat,) = [json.loads(text) for text in again.read_text().splitlines()]
+    assert repeat["cached"] is True and repeat["fills"] == line["fills"]
+    assert repeat["incidents"] == line["incidents"]
+    without = tmp_path / "without.jsonl"  # the same first answer, cached, without the fill
+    extract_batch([SEEDS[2]], without, replay_settings.model_copy(update={"max_retries": 0}), cache=cache)
+    (alone,) = [json.loads(text) for text in without.read_text().splitlines()]
+    assert alone["cached"] is True and "fills" not in alone and alone["incidents"] == line["incidents"][:1]
 
 
 def test_a_suite_names_its_fill_and_none_turns_a_fill_off(tmp_path: Path) -> None:

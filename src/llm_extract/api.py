@@ -325,8 +325,10 @@ def _extract_into(
         if cache is not None:
             extractor = CachingExtractor(extractor, cache, identity.without_fill())
         if settings.fill:
-            extractor = FillingExtractor(extractor, make_extractor(endpoint, settings, one_record=True),
-                                         load_fill(settings.fill))  # fmt: skip
+            filler: RecordExtractor = make_extractor(endpoint, settings, one_record=True)
+            if cache is not None:
+                filler = CachingExtractor(filler, cache, identity.without_fill(), per_message=True)
+            extractor = FillingExtractor(extractor, filler, load_fill(settings.fill))
         return BatchRunner(extractor, store, identity, documents_in_flight(settings), retry_invalid, token_limit,
                            overwrite=overwrite)  # fmt: skip
 

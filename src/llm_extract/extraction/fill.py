@@ -5,7 +5,7 @@ documents got one record while 21 plans named more). A fill prompt (`kind = "fil
 `--fill`) asks, after the document's own messages, for the record of one plan line at a time: the article stays
 the prompt's prefix, so the server's prompt cache processes it once. The first answer is the document's request
 unchanged, so its cached answer is reused and a fill prompt costs only the fills (identity.WorkIdentity keys the
-cache without the fill). A fill's record goes through the same re-asks, salvage and resolution as any answer; one
+cache without the fill; each fill by that key and its message, runs/cache.py). A fill's record goes through the same re-asks, salvage and resolution as any answer; one
 that repeats a record already kept (the schema's SAME_RECORD) joins the line's `duplicates`. A fill that fails
 leaves the document's first answer as it was: the line's `fills` says which plan line failed and why.
 """
@@ -25,7 +25,7 @@ import jinja2
 from llm_extract.core.errors import PromptNotFound
 from llm_extract.core.resources import find_resource
 from llm_extract.core.text import fold_name
-from llm_extract.extraction.extract import ExtractionResult, Extractor, PriorAnswer, RecordExtractor
+from llm_extract.extraction.extract import ExtractionResult, PriorAnswer, RecordExtractor
 from llm_extract.extraction.requests import ExtractionRequest
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
@@ -98,9 +98,9 @@ def unfilled_lines(plan: list[str], answered: int, max_lines: int) -> list[int]:
 
 class FillingExtractor:
     """Wraps the document's extractor (often the caching one): its answer, then one fill call per unfilled plan
-    line through `filler` (an Extractor asking for exactly one record)."""
+    line through `filler` (an Extractor asking for exactly one record, or the caching one around it)."""
 
-    def __init__(self, inner: RecordExtractor, filler: Extractor, template: FillTemplate) -> None:
+    def __init__(self, inner: RecordExtractor, filler: RecordExtractor, template: FillTemplate) -> None:
         if template.plan_field not in inner.schema.response_model.model_fields:
             raise PromptNotFound(
                 f"fill prompt {template.name}: schema {inner.schema.name} has no plan field {template.plan_field!r} "
@@ -123,10 +123,12 @@ class FillingExtractor:
         records = list(result.data.get(field) or [])
         answered = len(records) + len(result.duplicates)  # the answer's records before its repeats were dropped
         entries: list[dict[str, Any]] = []
+        all_cached = result.cached
         for number in unfilled_lines(plan, answered, self.template.max_lines):
             messages = [*request.messages, {"role": "user", "content": self.template.render(plan, number)}]
             filled = await self.filler.extract(dataclasses.replace(request, messages=messages))
             result.add_costs(filled)
+            all_cached = all_cached and filled.cached
             entry: dict[str, Any] = {"line": number, "text": plan[number - 1], "status": filled.status, "records": 0}
             if filled.status != "ok" or filled.data is None:
                 entry["error"] = filled.error
@@ -150,6 +152,6 @@ class FillingExtractor:
             entries.append(entry)
         if entries:
             result.data = {**result.data, field: records}
-            result.fills, result.cached = entries, False  # the fills were asked now, whatever the first answer was
+            result.fills, result.cached = entries, all_cached
             result.latency_s = round(result.latency_s, 3)
         return result

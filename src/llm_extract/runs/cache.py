@@ -1,12 +1,14 @@
 """A response cache: the same request to the same model with the same settings is answered from disk.
 
 Key: the document's work key (llm_extract.runs.identity: weights or endpoint, model, prompt and schema hashes,
-sampling and re-ask settings, the text and its publication date), the same key that resume uses. Only
+sampling and re-ask settings, the text and its publication date), the same key that resume uses; for a fill call
+(extraction/fill.py) that key without the fill, and the fill's message. Only
 finished answers (ok or invalid) are kept; transport errors are never cached.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict
@@ -46,14 +48,21 @@ class ResponseCache:
 class CachingExtractor:
     """Wraps an Extractor: answers from the cache when it can, and stores what the model answers."""
 
-    def __init__(self, extractor: RecordExtractor, cache: ResponseCache, identity: WorkIdentity) -> None:
+    def __init__(
+        self, extractor: RecordExtractor, cache: ResponseCache, identity: WorkIdentity, per_message: bool = False
+    ) -> None:
         self.inner = extractor
         self.cache = cache
         self.identity = identity
+        self.per_message = per_message  # fill calls (fill.py): one document, one answer per last message
         self.schema, self.prompt, self.params = extractor.schema, extractor.prompt, extractor.params
 
     def key(self, request: ExtractionRequest) -> str:
-        return self.identity.document_key(request.text_sha256, request.document.published)
+        key = self.identity.document_key(request.text_sha256, request.document.published)
+        if not self.per_message:
+            return key
+        material = json.dumps([key, "fill", request.messages[-1]["content"]], ensure_ascii=True)
+        return hashlib.sha256(material.encode()).hexdigest()
 
     def is_cached(self, request: ExtractionRequest) -> bool:
         return self.cache.get(self.key(request)) is not None
