@@ -7,6 +7,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -80,15 +81,36 @@ def _resolve(name_or_path: str) -> Path:
     return path
 
 
+FILL_KIND = "fill"  # `kind = "fill"`: a fill prompt (fill.py), given with --fill beside an extraction prompt
+
+
+def read_prompt_file(path: Path) -> tuple[bytes, dict[str, Any]]:
+    """A prompt file's bytes (its identity) and its TOML."""
+    raw = path.read_bytes()
+    try:
+        return raw, tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise PromptNotFound(f"prompt file {path} is not valid TOML: {exc}") from exc
+
+
+def check_templates(path: Path, data: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """Each of the file's templates compiles, else the error names the file and section."""
+    for key in keys:
+        try:
+            _ENV.parse(data[key])
+        except jinja2.TemplateSyntaxError as exc:
+            raise PromptNotFound(f"prompt file {path}, section {key}: {exc}") from exc
+
+
+def render_template(source: str, **variables: object) -> str:
+    return _template(source).render(**variables).strip()
+
+
 @cache
 def load_prompt(name_or_path: str) -> PromptTemplate:
     path = _resolve(name_or_path)
-    raw = path.read_bytes()
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise PromptNotFound(f"prompt file {path} is not valid TOML: {exc}") from exc
-    if data.get("kind") == "fill":
+    raw, data = read_prompt_file(path)
+    if data.get("kind") == FILL_KIND:
         raise PromptNotFound(f'{path} is a fill prompt (kind = "fill"): give it as --fill, with an extraction prompt')
     missing = [key for key in ("system", "user", "reask") if key not in data]
     if missing:
@@ -100,11 +122,7 @@ def load_prompt(name_or_path: str) -> PromptTemplate:
     examples = _examples(path, data.get("examples"))
     if examples is not None:
         raw += examples.path.read_bytes()  # the pool decides what the model is shown: part of the prompt's identity
-    try:
-        for key in ("system", "user", "reask"):
-            _ENV.parse(data[key])
-    except jinja2.TemplateSyntaxError as exc:
-        raise PromptNotFound(f"prompt file {path}, section {key}: {exc}") from exc
+    check_templates(path, data, ("system", "user", "reask"))
     return PromptTemplate(
         name=data.get("name", path.stem),
         path=path,
