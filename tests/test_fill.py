@@ -78,6 +78,22 @@ def test_unfilled_lines_are_those_after_the_answered_ones_less_blanks_and_repeat
     assert unfilled_lines(plan, 1, 1) == [2]
     assert unfilled_lines(plan, 2, 3) == [5, 6]
     assert unfilled_lines(plan[:2], 2, 3) == [] and unfilled_lines([], 0, 3) == []
+    # a line whose record was dropped as a copy of another is unfilled too (fill_v2), unless its words repeat a
+    # line that has its record
+    assert unfilled_lines(plan, 2, 3, repeated=frozenset({1})) == [2, 5, 6]
+    assert unfilled_lines(["a", "b", "a"], 3, 3, repeated=frozenset({2})) == []
+
+
+def test_fill_v2_asks_again_for_a_line_whose_record_was_a_copy_of_another() -> None:
+    lima, cuzco = record("Lima", 2), record("Cuzco", 1)
+    plan = ["car bomb in Lima", "judge killed in Cuzco"]
+    copied = ok({"attacks": plan, "incidents": [lima]}, duplicates=[{"index": 1, "same_as": 0, "record": lima}])
+    filler = Answers(ok({"incidents": [cuzco]}))
+    result = asyncio.run(FillingExtractor(Answers(copied), filler, load_fill("fill_v2")).extract(request()))  # type: ignore[arg-type]
+    assert result.data is not None and result.data["incidents"] == [lima, cuzco]
+    assert result.fills == [{"line": 2, "text": "judge killed in Cuzco", "status": "ok", "records": 1}]
+    assert 'incident 2 only ("judge killed in Cuzco")' in filler.requests[0].messages[-1]["content"]
+    assert asyncio.run(FillingExtractor(Answers(copied), Answers(), FILL).extract(request())).fills is None  # type: ignore[arg-type]
 
 
 def test_each_unfilled_line_is_asked_after_the_documents_messages_and_its_record_joins_the_answer() -> None:

@@ -38,6 +38,7 @@ class FillTemplate:
     plan_field: str  # the response model's list of plan lines (incident_v1: "attacks")
     message: str  # jinja: `plan` (the lines), `number` (1-based) and `line`
     max_lines: int  # the most plan lines filled per answer: each costs one call
+    refill_repeats: bool = False  # also ask for lines whose record the answer gave as a copy of another
 
     def render(self, plan: list[str], number: int) -> str:
         return render_template(self.message, plan=plan, number=number, line=plan[number - 1])
@@ -55,6 +56,9 @@ def load_fill(name_or_path: str) -> FillTemplate:
     max_lines = data.get("max_lines", 2)
     if not isinstance(max_lines, int) or isinstance(max_lines, bool) or max_lines < 1:
         problems.append("max_lines (a whole number, 1 or more)")
+    refill_repeats = data.get("refill_repeats", False)
+    if not isinstance(refill_repeats, bool):
+        problems.append("refill_repeats (true or false)")
     if problems:
         raise PromptNotFound(f"fill prompt {path} lacks {', '.join(problems)}")
     check_templates(path, data, ("message",))
@@ -65,19 +69,24 @@ def load_fill(name_or_path: str) -> FillTemplate:
         plan_field=data["plan"],
         message=data["message"],
         max_lines=max_lines,
+        refill_repeats=refill_repeats,
     )
 
 
-def unfilled_lines(plan: list[str], answered: int, max_lines: int) -> list[int]:
-    """The 1-based numbers of the plan lines after the first `answered` (the model fills in plan order), less
-    blank lines and lines that repeat an earlier one, at most `max_lines` of them."""
-    seen = {fold_name(line) for line in plan[:answered]}
+def unfilled_lines(plan: list[str], answered: int, max_lines: int, repeated: frozenset[int] = frozenset()) -> list[int]:
+    """The 1-based numbers of the plan lines without a kept record: those after the first `answered` (the model
+    fills in plan order) and those whose record was dropped as a repeat (`repeated`: 0-based answer indexes), less
+    blank lines and lines that repeat another line, at most `max_lines` of them."""
+    kept = [number for number in range(1, min(answered, len(plan)) + 1) if number - 1 not in repeated]
+    seen = {fold_name(plan[number - 1]) for number in kept}
     numbers: list[int] = []
-    for number, line in enumerate(plan[answered:], start=answered + 1):
+    for number, line in enumerate(plan, start=1):
         folded = fold_name(line)
-        if folded and folded not in seen and len(numbers) < max_lines:
-            numbers.append(number)
+        if number in kept or not folded or folded in seen:
+            continue
         seen.add(folded)
+        if len(numbers) < max_lines:
+            numbers.append(number)
     return numbers
 
 
@@ -109,7 +118,8 @@ class FillingExtractor:
         answered = len(records) + len(result.duplicates)  # the answer's records before its repeats were dropped
         entries: list[dict[str, Any]] = []
         all_cached = result.cached
-        for number in unfilled_lines(plan, answered, self.template.max_lines):
+        repeated = frozenset(repeat["index"] for repeat in result.duplicates if self.template.refill_repeats)
+        for number in unfilled_lines(plan, answered, self.template.max_lines, repeated):
             messages = [*request.messages, {"role": "user", "content": self.template.render(plan, number)}]
             filled = await self.filler.extract(dataclasses.replace(request, messages=messages))
             result.add_costs(filled)
