@@ -320,14 +320,16 @@ def _extract_into(
     token_limit = prompt_limit(settings)
     identity = WorkIdentity.of(settings, prompt, schema)
 
+    answers = identity.without_fill()  # what the first answer and each fill are cached by
+
     def runner_for(endpoint: Endpoint) -> BatchRunner:
         extractor: RecordExtractor = make_extractor(endpoint, settings)
         if cache is not None:
-            extractor = CachingExtractor(extractor, cache, identity.without_fill())
+            extractor = CachingExtractor(extractor, cache, answers)
         if settings.fill:
             filler: RecordExtractor = make_extractor(endpoint, settings, one_record=True)
             if cache is not None:
-                filler = CachingExtractor(filler, cache, identity.without_fill(), per_message=True)
+                filler = CachingExtractor(filler, cache, answers, per_message=True)
             extractor = FillingExtractor(extractor, filler, load_fill(settings.fill))
         return BatchRunner(extractor, store, identity, documents_in_flight(settings), retry_invalid, token_limit,
                            overwrite=overwrite)  # fmt: skip

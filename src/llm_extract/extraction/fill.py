@@ -118,7 +118,9 @@ class FillingExtractor:
         answered = len(records) + len(result.duplicates)  # the answer's records before its repeats were dropped
         entries: list[dict[str, Any]] = []
         all_cached = result.cached
-        repeated = frozenset(repeat["index"] for repeat in result.duplicates if self.template.refill_repeats)
+        repeated = (
+            frozenset(repeat["index"] for repeat in result.duplicates) if self.template.refill_repeats else frozenset()
+        )
         for number in unfilled_lines(plan, answered, self.template.max_lines, repeated):
             messages = [*request.messages, {"role": "user", "content": self.template.render(plan, number)}]
             filled = await self.filler.extract(dataclasses.replace(request, messages=messages))
